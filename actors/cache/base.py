@@ -1,0 +1,42 @@
+"""The price cache interface (seed-spec "Redis Caching Strategy").
+
+Three things per symbol: the latest price (1 h TTL), the last 4 hours of the series
+(a sorted set by ts, trimmed on write) and interval aggregates (24 h TTL).
+Implementations: `MemoryCache` (embedded default) and `RedisCache`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from actors.messages import IntervalAggregate, PricePoint
+
+LATEST_TTL_SECONDS = 3600
+SERIES_WINDOW_MS = 4 * 3_600_000
+AGGREGATE_TTL_SECONDS = 24 * 3600
+
+
+class CacheError(Exception):
+    """The cache is unreachable; readers fall back to the store."""
+
+
+class PriceCache(Protocol):
+    """What every cache implements. All times are epoch milliseconds."""
+
+    async def put_points(self, points: Sequence[PricePoint]) -> None:
+        """Set latest prices, add to the 4-hour series and trim it, in one round trip."""
+
+    async def put_aggregates(self, aggregates: Sequence[IntervalAggregate]) -> None: ...
+
+    async def latest(self, symbols: Sequence[str]) -> dict[str, PricePoint]:
+        """Latest point of each symbol that has one."""
+
+    async def series(self, symbol: str, start_ms: int, end_ms: int) -> list[PricePoint]:
+        """Cached points with start_ms <= ts <= end_ms, oldest first."""
+
+    async def aggregate(self, symbol: str, interval_start_ms: int) -> IntervalAggregate | None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,85 @@
+"""`binance-stats`: run (embedded), actor NAME (one supervisord program), simulate, seed-symbols, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from actors.config import Settings, describe, load_or_exit
+from actors.core.runtime import run_process, serve
+from actors.logs import setup_logging
+
+log = logging.getLogger("actors.cli")
+
+ACTOR_NAMES = ("feed", "cache-writer", "db-writer", "front")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected K/N, e.g. 0/2") from None
+    if not (n >= 1 and 0 <= k < n):
+        raise argparse.ArgumentTypeError("expected 0 <= K < N")
+    return k, n
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="binance-stats", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the whole tree in one process (embedded mode)")
+    run.add_argument("--simulate", action="store_true", help="run the local exchange in-process and feed from it")
+    run.add_argument("--symbols", type=int, default=242, help="simulated symbols (with --simulate)")
+    actor = sub.add_parser("actor", help="one program of supervisor.conf")
+    actor.add_argument("name", choices=ACTOR_NAMES)
+    actor.add_argument("--shard", type=_shard, default=(0, 1), help="feed shard K/N")
+    simulate = sub.add_parser("simulate", help="the local Binance exchange simulator")
+    from actors.simulator.cli import configure as configure_simulator
+
+    configure_simulator(simulate)
+    sub.add_parser("seed-symbols", help="load TRADING USDT spot symbols from exchangeInfo into the store")
+    admin = sub.add_parser("create-admin", help="create or promote an admin account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--name", default="Admin")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = load_or_exit()
+    program = args.command if args.command != "actor" else args.name
+    if args.command == "actor" and args.name == "feed":
+        program = f"feed-{args.shard[0]}"
+    setup_logging(settings.log_level, settings.log_format, program)
+    if settings.jwt_secret_generated and args.command in ("run", "actor"):
+        log.warning("JWT_ACCESS_SECRET is not set: using an ephemeral secret (tokens die with the process)")
+    status = run_process(lambda: _dispatch(args, settings))
+    sys.exit(status)
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from actors.compose import build_embedded
+
+        log.info("embedded mode: %s", describe(settings))
+        return await serve(build_embedded(settings, simulate=args.simulate, simulated_symbols=args.symbols))
+    if args.command == "actor":
+        from actors.compose import build_program
+
+        return await serve(build_program(settings, args.name, args.shard))
+    if args.command == "simulate":
+        from actors.simulator.cli import main as simulate_main
+
+        return await simulate_main(args)
+    if args.command == "seed-symbols":
+        from actors.feed.symbols import seed_symbols_command
+
+        return await seed_symbols_command(settings)
+    if args.command == "create-admin":
+        from actors.front.admin import create_admin_command
+
+        return await create_admin_command(settings, args.email, args.password, args.name)
+    return 2
