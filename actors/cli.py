@@ -67,7 +67,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         log.info("embedded mode: %s", describe(settings))
         return await serve(build_embedded(settings, simulate=args.simulate, simulated_symbols=args.symbols))
     if args.command == "actor":
-        from actors.compose import build_program
+        from actors.tree import build_program
 
         return await serve(build_program(settings, args.name, args.shard))
     if args.command == "simulate":

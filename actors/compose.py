@@ -18,7 +18,3 @@ def build_embedded(settings: Settings, *, simulate: bool = False, simulated_symb
     front = FrontServer(app, settings.host, settings.port)
     return Supervisor("embedded", [ChildSpec(front)])
 
-
-def build_program(settings: Settings, name: str, shard: tuple[int, int]) -> Supervisor:
-    """One program of supervisor.conf (tree mode)."""
-    raise SystemExit(f"binance-stats actor {name}: tree mode is not available yet")
