@@ -1,0 +1,5 @@
+"""`python -m actors` is `binance-stats`."""
+
+from actors.cli import main
+
+main()
