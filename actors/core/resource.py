@@ -1,0 +1,28 @@
+"""Resource: a child whose only job is to own something's lifetime (a store, a cache, a server).
+
+Placing it in a supervisor's child list orders that lifetime against the actors using it:
+opened before the ones after it, closed after them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from actors.core.actor import Actor
+
+
+class Resource(Actor[None]):
+    """Calls `opener` on start (and again on a restart) and `closer` on stop."""
+
+    def __init__(
+        self, name: str, opener: Callable[[], Awaitable[object]], closer: Callable[[], Awaitable[object]]
+    ) -> None:
+        super().__init__(name, mailbox_size=1)
+        self._opener = opener
+        self._closer = closer
+
+    async def on_start(self) -> None:
+        await self._opener()
+
+    async def on_stop(self) -> None:
+        await self._closer()
