@@ -1,0 +1,380 @@
+"""SqliteStore: the default store (DESIGN.md §3) on stdlib sqlite3 in WAL mode.
+
+One writer connection and one reader connection, each on its own thread, so a long write never
+blocks the event loop and reads proceed while a write is in progress; other processes may read
+the same file at the same time.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from actors.messages import IntervalAggregate, NewSymbol, PricePoint, Stats24h, SymbolRecord, User
+from actors.store import sqlite_series as series
+from actors.store.base import DuplicateError
+from actors.store.intervals import IntervalScheme
+from actors.store.series import walk_recent_intervals
+from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
+
+ROLES = ("user", "admin")
+PRUNE_CHUNK = 20_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS symbols (
+    id TEXT PRIMARY KEY,
+    symbol TEXT NOT NULL UNIQUE,
+    base_asset TEXT NOT NULL,
+    quote_asset TEXT NOT NULL,
+    is_active INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('symbols_version', 0);
+"""
+
+_UPSERT_SYMBOL = (
+    "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (symbol) DO UPDATE SET "
+    "base_asset = excluded.base_asset, quote_asset = excluded.quote_asset, "
+    "is_active = excluded.is_active, updated_at = excluded.updated_at "
+    "WHERE base_asset IS NOT excluded.base_asset OR quote_asset IS NOT excluded.quote_asset "
+    "OR is_active IS NOT excluded.is_active"
+)
+_USER_COLUMNS = "id, name, email, password_hash, role, created_at, updated_at"
+_SYMBOL_COLUMNS = {
+    "symbol": "symbol",
+    "baseAsset": "base_asset",
+    "quoteAsset": "quote_asset",
+    "isActive": "is_active",
+}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _new_id() -> str:
+    return secrets.token_hex(12)
+
+
+def _user(row: tuple[str, str, str, str, str, int, int]) -> User:
+    return User(*row)
+
+
+def _symbol(row: tuple[str, str, str, str, int, int, int]) -> SymbolRecord:
+    sid, symbol, base, quote, active, created, updated = row
+    return SymbolRecord(sid, symbol, base, quote, bool(active), created, updated)
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+
+
+def _bump_symbols(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'symbols_version'")
+
+
+class SqliteStore:
+    """The Store on a SQLite file (`sqlite:///./data/binance_statistics.db`)."""
+
+    def __init__(self, url: str, scheme: IntervalScheme) -> None:
+        self.path = sqlite_path(url)
+        self.scheme = scheme
+        self._writer = ThreadConnection(self.path, "sqlite-writer")
+        self._reader = ThreadConnection(self.path, "sqlite-reader")
+
+    async def open(self) -> None:
+        """Open both connections and create the schema; idempotent."""
+        await self._writer.open()
+        await self._writer.run(lambda conn: conn.executescript(SCHEMA + series.SCHEMA))
+        await self._reader.open()
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._reader.run(lambda conn: conn.execute("SELECT 1").fetchone()))
+        except Exception:
+            return False
+
+    # users
+
+    async def create_user(self, name: str, email: str, password_hash: str, role: str) -> User:
+        _check_role(role)
+        now = _now_ms()
+        user = User(_new_id(), name, email.strip().lower(), password_hash, role, now, now)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user.id,
+                    user.name,
+                    user.email,
+                    user.password_hash,
+                    user.role,
+                    user.created_at,
+                    user.updated_at,
+                ),
+            )
+
+        try:
+            await self._writer.run(insert)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("email", user.email) from exc
+        return user
+
+    async def _one_user(self, where: str, value: str) -> User | None:
+        row = await self._reader.run(
+            lambda conn: conn.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE {where} = ?",
+                (value,),
+            ).fetchone()
+        )
+        return None if row is None else _user(row)
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        return await self._one_user("email", email.strip().lower())
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self._one_user("id", user_id)
+
+    async def set_user_role(
+        self, email: str, role: str, password_hash: str | None = None
+    ) -> User | None:
+        _check_role(role)
+        address = email.strip().lower()
+
+        def update(conn: sqlite3.Connection) -> int:
+            if password_hash is None:
+                cur = conn.execute(
+                    "UPDATE users SET role = ?, updated_at = ? WHERE email = ?",
+                    (role, _now_ms(), address),
+                )
+            else:
+                cur = conn.execute(
+                    "UPDATE users SET role = ?, password_hash = ?, updated_at = ? WHERE email = ?",
+                    (role, password_hash, _now_ms(), address),
+                )
+            return cur.rowcount
+
+        if not await self._writer.run(update):
+            return None
+        return await self._one_user("email", address)
+
+    # symbols
+
+    async def list_symbols(self, active_only: bool = False) -> list[SymbolRecord]:
+        where = "WHERE is_active = 1" if active_only else ""
+        rows = await self._reader.run(
+            lambda conn: conn.execute(f"SELECT * FROM symbols {where} ORDER BY symbol").fetchall()
+        )
+        return [_symbol(row) for row in rows]
+
+    async def _one_symbol(self, where: str, value: str) -> SymbolRecord | None:
+        row = await self._reader.run(
+            lambda conn: conn.execute(
+                f"SELECT * FROM symbols WHERE {where} = ?", (value,)
+            ).fetchone()
+        )
+        return None if row is None else _symbol(row)
+
+    async def get_symbol(self, symbol_id: str) -> SymbolRecord | None:
+        return await self._one_symbol("id", symbol_id)
+
+    async def get_symbol_by_name(self, symbol: str) -> SymbolRecord | None:
+        return await self._one_symbol("symbol", symbol.strip().upper())
+
+    async def create_symbol(self, new: NewSymbol) -> SymbolRecord:
+        return (await self.create_symbols([new]))[0]
+
+    async def create_symbols(self, new: Sequence[NewSymbol]) -> list[SymbolRecord]:
+        now = _now_ms()
+        records = [
+            SymbolRecord(
+                _new_id(),
+                n.symbol.strip().upper(),
+                n.base_asset.strip().upper(),
+                n.quote_asset.strip().upper(),
+                n.is_active,
+                now,
+                now,
+            )
+            for n in new
+        ]
+        seen: set[str] = set()
+        for record in records:
+            if record.symbol in seen:
+                raise DuplicateError("symbol", record.symbol)
+            seen.add(record.symbol)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with Transaction(conn):
+                for r in records:
+                    try:
+                        conn.execute(
+                            "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                r.id,
+                                r.symbol,
+                                r.base_asset,
+                                r.quote_asset,
+                                int(r.is_active),
+                                r.created_at,
+                                r.updated_at,
+                            ),
+                        )
+                    except sqlite3.IntegrityError as exc:
+                        raise DuplicateError(
+                            "symbol", r.symbol
+                        ) from exc  # rolls the whole batch back
+                if records:
+                    _bump_symbols(conn)
+
+        await self._writer.run(insert)
+        return records
+
+    async def upsert_symbols(self, new: Sequence[NewSymbol]) -> int:
+        now = _now_ms()
+        rows = [
+            (
+                _new_id(),
+                n.symbol.strip().upper(),
+                n.base_asset.strip().upper(),
+                n.quote_asset.strip().upper(),
+                int(n.is_active),
+                now,
+                now,
+            )
+            for n in new
+        ]
+
+        def upsert(conn: sqlite3.Connection) -> int:
+            written = 0
+            with Transaction(conn):
+                for row in rows:
+                    written += conn.execute(
+                        _UPSERT_SYMBOL,
+                        row,
+                    ).rowcount
+                if written:
+                    _bump_symbols(conn)
+            return written
+
+        return await self._writer.run(upsert)
+
+    async def update_symbol(
+        self, symbol_id: str, changes: dict[str, object]
+    ) -> SymbolRecord | None:
+        unknown = set(changes) - set(_SYMBOL_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown symbol fields: {sorted(unknown)}")
+        values: dict[str, object] = {}
+        for key, value in changes.items():
+            if key == "isActive":
+                if not isinstance(value, bool):
+                    raise ValueError("isActive must be a boolean")
+                values["is_active"] = int(value)
+            else:
+                if not isinstance(value, str) or not value.strip():
+                    raise ValueError(f"{key} must be a non-empty string")
+                values[_SYMBOL_COLUMNS[key]] = value.strip().upper()
+
+        def update(conn: sqlite3.Connection) -> int:
+            assignments = ", ".join(f"{column} = ?" for column in values)
+            sets = f"{assignments}, updated_at = ?" if assignments else "updated_at = ?"
+            with Transaction(conn):
+                count = conn.execute(
+                    f"UPDATE symbols SET {sets} WHERE id = ?",
+                    (*values.values(), _now_ms(), symbol_id),
+                ).rowcount
+                if count:
+                    _bump_symbols(conn)
+            return count
+
+        try:
+            found = await self._writer.run(update)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("symbol", str(values.get("symbol"))) from exc
+        return await self.get_symbol(symbol_id) if found else None
+
+    async def delete_symbol(self, symbol_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> int:
+            with Transaction(conn):
+                count = conn.execute("DELETE FROM symbols WHERE id = ?", (symbol_id,)).rowcount
+                if count:
+                    _bump_symbols(conn)
+            return count
+
+        return bool(await self._writer.run(delete))
+
+    async def symbols_version(self) -> int:
+        row = await self._reader.run(
+            lambda conn: conn.execute(
+                "SELECT value FROM meta WHERE key = 'symbols_version'"
+            ).fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    # price points
+
+    async def write_points(self, points: Sequence[PricePoint]) -> int:
+        if not points:
+            return 0
+        return await self._writer.run(series.write_points, points)
+
+    async def points_between(
+        self, symbol: str, start_ms: int, end_ms: int, limit: int | None = None
+    ) -> list[PricePoint]:
+        return await self._reader.run(series.points_between, symbol, start_ms, end_ms, limit)
+
+    async def latest_point(self, symbol: str) -> PricePoint | None:
+        return await self._reader.run(series.latest_point, symbol)
+
+    async def interval_aggregate(
+        self, symbol: str, interval_start_ms: int
+    ) -> IntervalAggregate | None:
+        start = interval_start_ms
+        ohlc = await self._reader.run(series.fold, symbol, start, self.scheme.end_of(start))
+        return None if ohlc is None else ohlc.aggregate(symbol, self.scheme, start)
+
+    async def recent_intervals(
+        self, symbol: str, count: int, interval_hour: int | None = None
+    ) -> list[IntervalAggregate]:
+        async def latest_before(ms: int) -> int | None:
+            return await self._reader.run(series.latest_before, symbol, ms)
+
+        async def aggregate(start: int) -> IntervalAggregate | None:
+            return await self.interval_aggregate(symbol, start)
+
+        return await walk_recent_intervals(
+            self.scheme, count, interval_hour, latest_before, aggregate
+        )
+
+    async def stats_24h(self, now_ms: int) -> list[Stats24h]:
+        folds = await self._reader.run(series.fold_all, now_ms - 24 * 3_600_000, now_ms)
+        return [folds[symbol].stats(symbol) for symbol in sorted(folds)]
+
+    async def prune_before(self, ts_ms: int) -> int:
+        total = 0
+        while True:
+            # Separate short transactions, so queued writes run between chunks.
+            removed = await self._writer.run(series.prune_before, ts_ms, PRUNE_CHUNK)
+            total += removed
+            if removed < PRUNE_CHUNK:
+                return total
