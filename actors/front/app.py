@@ -1,12 +1,65 @@
-"""The aiohttp application factory: REST under /api/v1, Socket.IO, health and metrics."""
+"""The aiohttp application factory: REST under /api/v1, OpenAPI, health, readiness and metrics.
+
+Middlewares, outermost first: metrics (by the route's canonical path), CORS, errors (every
+failure rendered in the envelope). The Socket.IO hub attaches itself to the same app.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from actors import metrics
+from actors.cache.base import PriceCache
+from actors.cache.reader import PriceReader
 from actors.config import Settings
+from actors.feed.status import FeedStatus
+from actors.front.admin import ensure_super_admin
+from actors.front.auth import Guard, PasswordHasher, TokenService
+from actors.front.cors import CorsPolicy, cors_middleware
+from actors.front.errors import error_middleware
+from actors.front.openapi import OpenApiRoutes
+from actors.front.ratelimit import LoginLimiter
+from actors.front.rest.common import Endpoint
+from actors.front.rest.prices import PricesApi
+from actors.front.rest.symbols import SymbolsApi
+from actors.front.rest.system import HubStats, ReadinessCheck, SystemApi
+from actors.front.rest.users import UsersApi
+from actors.store.base import Store, StoreError
+from actors.store.intervals import IntervalScheme
+
+log = logging.getLogger("actors.front.app")
+
+MAX_BODY_BYTES = 1024 * 1024
+SOCKET_IO_PREFIX = "/socket.io"
+TITLE = "Binance Statistics Backend"
+VERSION = "1.0.0"
+
+
+@dataclass
+class FrontDeps:
+    """What the front reads and reports on; built by the composition root."""
+
+    settings: Settings
+    store: Store
+    reader: PriceReader
+    feed_status: FeedStatus
+    cache: PriceCache
+    hub: HubStats | None = None
+    readiness: Sequence[ReadinessCheck] = field(default_factory=tuple)
+
 
 SETTINGS = web.AppKey("settings", Settings)
+DEPS = web.AppKey("deps", FrontDeps)
+ENDPOINTS = web.AppKey("endpoints", list[Endpoint])
+OPENAPI = web.AppKey("openapi", OpenApiRoutes)
+LIMITER = web.AppKey("login_limiter", LoginLimiter)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -14,9 +67,86 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_app(settings: Settings) -> web.Application:
-    """The front's app; dependencies arrive as arguments and live under typed AppKeys."""
-    app = web.Application(client_max_size=1024 * 1024)
+def metrics_middleware(passthrough: tuple[str, ...] = (SOCKET_IO_PREFIX,)) -> Any:
+    """Count requests and time them by the matched route's canonical path (never the raw URL)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(passthrough):
+            return await handler(request)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(route, request.method).observe(
+                time.perf_counter() - started
+            )
+
+    return middleware
+
+
+def _health_endpoint() -> Endpoint:
+    return Endpoint("GET", "/healthz", healthz, "Alive", "System", absolute=True, media="json")
+
+
+def build_app(settings: Settings, deps: FrontDeps | None = None) -> web.Application:
+    """The front's app; dependencies arrive as arguments and live under typed AppKeys.
+
+    Without `deps` only /healthz is served (a process whose store is not wired yet).
+    """
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[
+            metrics_middleware(),
+            cors_middleware(CorsPolicy(settings.allowed_origins)),
+            error_middleware((SOCKET_IO_PREFIX,)),
+        ],
+    )
     app[SETTINGS] = settings
-    app.router.add_get("/healthz", healthz)
+    endpoints = [_health_endpoint()]
+    if deps is not None:
+        app[DEPS] = deps
+        endpoints.extend(_wire_rest(app, settings, deps))
+    openapi = OpenApiRoutes(endpoints, TITLE, VERSION)
+    endpoints.extend(openapi.own)
+    app[OPENAPI] = openapi
+    app[ENDPOINTS] = endpoints
+    for endpoint in endpoints:
+        app.router.add_route(endpoint.method, endpoint.full_path, endpoint.handler)
     return app
+
+
+def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> list[Endpoint]:
+    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    hasher = PasswordHasher(settings.bcrypt_salt_rounds)
+    tokens = TokenService.from_settings(settings)
+    limiter = LoginLimiter()
+    app[LIMITER] = limiter
+    guard = Guard(tokens, deps.store)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        try:
+            await ensure_super_admin(deps.store, settings, hasher)
+        except StoreError as exc:
+            log.warning("could not ensure the super admin (store unavailable): %s", exc)
+        yield
+        hasher.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return [
+        *UsersApi(deps.store, hasher, tokens, limiter).endpoints(),
+        *SymbolsApi(deps.store, guard).endpoints(),
+        *PricesApi(deps.store, deps.reader, scheme).endpoints(),
+        *SystemApi(
+            deps.store, deps.cache, deps.feed_status, deps.hub, deps.readiness, settings.port
+        ).endpoints(),
+    ]

@@ -1,0 +1,200 @@
+"""Price data: the stored 1 Hz series, the latest price, interval aggregates and 24 h figures.
+
+Reads go through the PriceReader (cache first, store fallback); the store is authoritative for
+interval lists and the 24-hour statistics (one query for every symbol).
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from actors.cache.reader import PriceReader
+from actors.front.errors import ApiError, envelope
+from actors.front.rest.common import Endpoint, read_query
+from actors.front.schemas import (
+    AggregatedQuery,
+    IntervalsQuery,
+    PriceItem,
+    PriceRangeQuery,
+    RecentQuery,
+    parse_time,
+    resolve_range,
+)
+from actors.messages import IntervalAggregate, PricePoint, Stats24h
+from actors.store.base import Store
+from actors.store.intervals import IntervalScheme
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class PricesApi:
+    """Price handlers (public)."""
+
+    def __init__(self, store: Store, reader: PriceReader, scheme: IntervalScheme) -> None:
+        self.store = store
+        self.reader = reader
+        self.scheme = scheme
+
+    def endpoints(self) -> list[Endpoint]:
+        tag = "Price data"
+        recent = (
+            "The symbol's last `limit` interval aggregates, the open one included, oldest first; "
+            "with `intervalHour`, only intervals starting at that hour."
+        )
+        return [
+            Endpoint(
+                "GET",
+                "/price-data/recent",
+                self.recent,
+                "Recent intervals (dashboard form)",
+                tag,
+                query=RecentQuery,
+                data=list[IntervalAggregate],
+                errors=(400, 404),
+                description=recent,
+            ),
+            Endpoint(
+                "GET",
+                "/price-data/aggregated",
+                self.recent,
+                "Recent intervals (dashboard form, same as /price-data/recent)",
+                tag,
+                query=RecentQuery,
+                data=list[IntervalAggregate],
+                errors=(400, 404),
+                description=recent,
+            ),
+            Endpoint(
+                "GET",
+                "/price-data/stats/24h",
+                self.stats_24h,
+                "24-hour figures of every symbol",
+                tag,
+                data=list[Stats24h],
+                description="open, high, low, last, change, changePercent and count over the last "
+                "24 hours of the stored series.",
+            ),
+            Endpoint(
+                "GET",
+                "/price-data/current/{symbol}",
+                self.latest,
+                "Latest price (dashboard alias)",
+                tag,
+                data=PriceItem,
+                errors=(404,),
+            ),
+            Endpoint(
+                "GET",
+                "/price-data/{symbol}",
+                self.series,
+                "Stored prices of a symbol",
+                tag,
+                query=PriceRangeQuery,
+                data=list[PriceItem],
+                errors=(400, 404),
+                description="Oldest first; the last hour by default, at most 24 hours.",
+            ),
+            Endpoint(
+                "GET",
+                "/price-data/{symbol}/latest",
+                self.latest,
+                "Latest price",
+                tag,
+                data=PriceItem,
+                errors=(404,),
+            ),
+            Endpoint(
+                "GET",
+                "/price-data/{symbol}/intervals",
+                self.intervals,
+                "Recent intervals",
+                tag,
+                query=IntervalsQuery,
+                data=list[IntervalAggregate],
+                errors=(400, 404),
+                description="The most recent non-empty 4-hour intervals (the open one included), "
+                "oldest first.",
+            ),
+            Endpoint(
+                "GET",
+                "/price-data/{symbol}/aggregated",
+                self.aggregated,
+                "One interval's aggregate",
+                tag,
+                query=AggregatedQuery,
+                data=IntervalAggregate,
+                errors=(400, 404),
+                description="OHLC and count of the interval holding `intervalStartTime`; "
+                "404 when it holds no point.",
+            ),
+        ]
+
+    def item(self, point: PricePoint) -> PriceItem:
+        start, hour = self.scheme.tag(point.ts)
+        return PriceItem(point.symbol, point.price, point.ts, start, hour)
+
+    async def _known(self, raw: str, path: str = "symbol") -> str:
+        symbol = raw.strip().upper()
+        if not symbol.isalnum() or await self.store.get_symbol_by_name(symbol) is None:
+            raise ApiError.field(404, path, f"Unknown symbol {raw}")
+        return symbol
+
+    def _check_hour(self, hour: int | None) -> None:
+        if hour is not None and hour not in self.scheme.start_hours:
+            hours = ", ".join(str(h) for h in self.scheme.start_hours)
+            raise ApiError.field(400, "intervalHour", f"intervalHour must be one of {hours}")
+
+    async def series(self, request: web.Request) -> web.Response:
+        query = read_query(request, PriceRangeQuery)
+        start, end = resolve_range(query, _now_ms())
+        symbol = await self._known(request.match_info["symbol"])
+        points = await self.reader.series(symbol, start, end)
+        return envelope([self.item(p) for p in points], "Price data retrieved successfully")
+
+    async def latest(self, request: web.Request) -> web.Response:
+        symbol = await self._known(request.match_info["symbol"])
+        point = (await self.reader.latest([symbol])).get(symbol)
+        if point is None:
+            raise ApiError.field(404, "symbol", f"No price for {symbol} yet")
+        return envelope(self.item(point), "Latest price retrieved successfully")
+
+    async def intervals(self, request: web.Request) -> web.Response:
+        query = read_query(request, IntervalsQuery)
+        symbol = await self._known(request.match_info["symbol"])
+        aggregates = await self.reader.recent_intervals(symbol, query.intervals)
+        return envelope(aggregates, "Interval data retrieved successfully")
+
+    async def aggregated(self, request: web.Request) -> web.Response:
+        query = read_query(request, AggregatedQuery)
+        moment = parse_time("intervalStartTime", query.interval_start_time)
+        self._check_hour(query.interval_hour)
+        start = self.scheme.start_of(moment)
+        if query.interval_hour is not None and self.scheme.hour_of(start) != query.interval_hour:
+            raise ApiError.field(
+                400,
+                "intervalHour",
+                f"intervalHour {query.interval_hour} does not match the interval starting at "
+                f"{self.scheme.hour_of(start):02d}:00 that holds intervalStartTime",
+            )
+        symbol = await self._known(request.match_info["symbol"])
+        aggregate = await self.reader.interval(symbol, start)
+        if aggregate is None:
+            raise ApiError.field(
+                404, "intervalStartTime", f"No data for {symbol} in the interval starting {start}"
+            )
+        return envelope(aggregate, "Aggregated data retrieved successfully")
+
+    async def recent(self, request: web.Request) -> web.Response:
+        query = read_query(request, RecentQuery)
+        self._check_hour(query.interval_hour)
+        symbol = await self._known(query.symbol)
+        aggregates = await self.reader.recent_intervals(symbol, query.limit, query.interval_hour)
+        return envelope(aggregates, "Recent interval data retrieved successfully")
+
+    async def stats_24h(self, request: web.Request) -> web.Response:
+        stats = await self.store.stats_24h(_now_ms())
+        return envelope(stats, "24-hour statistics retrieved successfully")
