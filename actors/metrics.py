@@ -29,6 +29,10 @@ FEED_LAG = Histogram(
 )
 FEED_SYMBOLS = Gauge("bs_feed_symbols", "Symbols owned by a feed shard", ["shard"])
 FEED_REST_WAIT = Counter("bs_feed_rest_backoff_seconds_total", "Seconds waited for Retry-After", ["shard"])
+FEED_COALESCED = Counter(
+    "bs_feed_coalesced_total", "Data frames of a second already emitted (at most one point per second)", ["shard"]
+)
+FEED_DROPPED = Counter("bs_feed_dropped_points_total", "Points dropped because the publish buffer was full", ["shard"])
 
 # bus
 BUS_PUBLISHED = Counter("bs_bus_published_points_total", "Points published to the bus", ["bus"])
@@ -68,6 +72,8 @@ SIO_BROADCAST_LAG = Histogram(
     "bs_sio_broadcast_lag_seconds", "Exchange event time to broadcast",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+SIO_DROPPED = Counter("bs_sio_dropped_total", "Socket.IO messages dropped for a client too far behind")
+SIO_BAD_REQUESTS = Counter("bs_sio_bad_requests_total", "Socket.IO requests refused with an error event", ["event"])
 HTTP_REQUESTS = Counter("bs_http_requests_total", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram(
     "bs_http_request_seconds", "HTTP request latency", ["route", "method"],

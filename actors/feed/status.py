@@ -25,7 +25,9 @@ class FeedStatusBoard:
     def __init__(self) -> None:
         self.shards: dict[str, dict[str, object]] = {}
 
-    def update(self, shard: str, *, connected: bool, symbols: int, last_message_ms: int | None) -> None:
+    def update(
+        self, shard: str, *, connected: bool, symbols: int, last_message_ms: int | None
+    ) -> None:
         self.shards[shard] = {
             "connected": connected,
             "symbols": symbols,

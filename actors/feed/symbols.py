@@ -1,12 +1,76 @@
-"""Symbol discovery: exchangeInfo → TRADING USDT spot pairs → the store."""
+"""Symbol discovery: exchangeInfo → TRADING USDT spot pairs → the store (`binance-stats seed-symbols`)."""
 
 from __future__ import annotations
 
 import sys
 
+import aiohttp
+import msgspec
+
 from actors.config import Settings
+from actors.feed.protocol import EXCHANGE_INFO_DECODER, ExchangeInfo
+from actors.feed.rest_gate import RestError, RestGate
+from actors.messages import NewSymbol
+from actors.store import IntervalScheme, Store, StoreError, open_store
+
+DISCOVERY_FAULTS = (aiohttp.ClientError, OSError, TimeoutError, RestError, msgspec.DecodeError)
+
+
+def tracked_symbols(info: ExchangeInfo) -> list[NewSymbol]:
+    """The pairs the product tracks: status TRADING, quote USDT, spot trading allowed; sorted."""
+    chosen = {
+        s.symbol.upper(): NewSymbol(
+            s.symbol.upper(), s.baseAsset.upper(), s.quoteAsset.upper(), True
+        )
+        for s in info.symbols
+        if s.status == "TRADING" and s.quoteAsset == "USDT" and s.isSpotTradingAllowed
+    }
+    return [chosen[name] for name in sorted(chosen)]
+
+
+async def discover_symbols(
+    session: aiohttp.ClientSession, rest_url: str, gate: RestGate | None = None
+) -> list[NewSymbol]:
+    """GET `/api/v3/exchangeInfo` and select the tracked pairs (raises the DISCOVERY_FAULTS)."""
+    url = rest_url.rstrip("/") + "/api/v3/exchangeInfo"
+    body = await (gate or RestGate()).get(session, url, label="symbols")
+    return tracked_symbols(EXCHANGE_INFO_DECODER.decode(body))
+
+
+async def seed_symbols(
+    store: Store, session: aiohttp.ClientSession, rest_url: str, gate: RestGate | None = None
+) -> int:
+    """Discover the tracked pairs and upsert them into `store`; returns how many were written."""
+    symbols = await discover_symbols(session, rest_url, gate)
+    return await store.upsert_symbols(symbols)
 
 
 async def seed_symbols_command(settings: Settings) -> int:
-    print("binance-stats seed-symbols: not implemented yet", file=sys.stderr)
-    return 2
+    """`binance-stats seed-symbols`: 0 on success, 1 when the exchange or the store fails."""
+    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    store = open_store(settings.database_url, scheme)
+    try:
+        await store.open()
+        async with aiohttp.ClientSession() as session:
+            count = await seed_symbols(store, session, settings.binance_rest_url)
+    except DISCOVERY_FAULTS as exc:
+        print(
+            f"seed-symbols: cannot read exchangeInfo from {settings.binance_rest_url}: "
+            f"{_one_line(exc)}",
+            file=sys.stderr,
+        )
+        return 1
+    except StoreError as exc:
+        print(f"seed-symbols: store error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    print(
+        f"seed-symbols: {count} TRADING USDT spot symbols upserted from {settings.binance_rest_url}"
+    )
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

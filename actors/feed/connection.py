@@ -1,0 +1,323 @@
+"""One combined-stream WebSocket connection and its streams (binance-protocol.md §1.2, §3, §4).
+
+The connection opens `/stream?streams=...` with as many names as fit a safe URL, SUBSCRIBEs
+the rest (and any added later) in batches paced under the 5 control messages/s limit, hands
+every text frame to the shared `TickerDecoder`, and reconnects with capped, jittered backoff.
+`rotate()` is make-before-break: a successor is opened and subscribed, then the old socket is
+closed by us (serverShutdown, the 24 h cut). aiohttp answers the server's pings (autoping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+import aiohttp
+
+from actors import metrics
+from actors.core.backoff import Backoff
+from actors.feed.decoder import Outcome, TickerDecoder
+from actors.feed.protocol import encode_control
+from actors.feed.shards import url_streams
+
+CONNECT_FAULTS = (aiohttp.ClientError, aiohttp.WSServerHandshakeError, OSError, TimeoutError)
+SUBSCRIBE_BATCH = 150  # names per SUBSCRIBE: keeps each request well under ~4 KB (§3.3)
+_CLOSED = (
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
+)
+
+
+BytesSocket = aiohttp.ClientWebSocketResponse[Literal[False]]  # text frames arrive as bytes
+
+
+class FeedUnavailable(Exception):
+    """Too many failed connection attempts in a row: the reader fails to its supervisor."""
+
+
+class _Session:
+    """One open socket: its control queue/pacer task and the stream names it was asked for."""
+
+    def __init__(self, ws: BytesSocket, requested: set[str]) -> None:
+        self.ws = ws
+        self.requested = requested
+        self.controls: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
+        self.pacer: asyncio.Task[None] | None = None
+        self.opened_at = time.monotonic()
+        self.frames = 0
+        self.killed = False
+
+    async def close(self) -> None:
+        if self.pacer is not None:
+            self.pacer.cancel()
+            await asyncio.gather(self.pacer, return_exceptions=True)
+        with contextlib.suppress(*CONNECT_FAULTS):
+            await self.ws.close()
+
+
+class FeedConnection:
+    """A set of streams (name → symbol) served over one socket at a time."""
+
+    def __init__(
+        self,
+        conn_id: str,
+        ws_url: str,
+        decoder: TickerDecoder,
+        *,
+        shard: str,
+        backoff: Backoff,
+        max_failures: int,
+        control_interval: float = 0.25,
+        url_budget: int = 4000,
+        connect_timeout: float = 10.0,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.conn_id = conn_id
+        self.base_url = ws_url
+        self.decoder = decoder
+        self.shard = shard
+        self.backoff = backoff
+        self.max_failures = max_failures
+        self.control_interval = control_interval
+        self.url_budget = url_budget
+        self.connect_timeout = connect_timeout
+        self.on_change = on_change
+        self.streams: dict[str, str] = {}
+        self.retired: set[str] = set()
+        self.failures = 0
+        self.current: _Session | None = None
+        self.successor: asyncio.Task[_Session] | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.log = logging.getLogger(f"actors.feed.{shard}")
+        self._request_id = 0
+        self._closers: set[asyncio.Task[bool]] = set()
+        self._seen_session: _Session | None = None
+        self._seen_frames = 0
+        self._seen_at = 0.0
+        self._connected = metrics.FEED_CONNECTED.labels(shard, conn_id)
+        self._malformed_binary = metrics.FEED_MALFORMED.labels(shard, "binary")
+
+    # stream set ----------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.current is not None
+
+    def add(self, streams: dict[str, str]) -> None:
+        """Own these streams; SUBSCRIBE them live on the open socket(s)."""
+        self.streams.update(streams)
+        self.retired.difference_update(streams)
+        for session in self._sessions():
+            self._control(session, "SUBSCRIBE", [n for n in streams if n not in session.requested])
+
+    def remove(self, names: Iterable[str]) -> None:
+        """Stop owning these streams; UNSUBSCRIBE them live."""
+        gone = [n for n in names if self.streams.pop(n, None) is not None]
+        self.retired.update(gone)
+        for session in self._sessions():
+            self._control(session, "UNSUBSCRIBE", [n for n in gone if n in session.requested])
+
+    def _sessions(self) -> list[_Session]:
+        sessions = [self.current] if self.current is not None else []
+        if self.successor is not None and self.successor.done() and not self.successor.cancelled():
+            if self.successor.exception() is None:
+                sessions.append(self.successor.result())
+        return sessions
+
+    def _control(self, session: _Session, method: str, names: list[str]) -> None:
+        for start in range(0, len(names), SUBSCRIBE_BATCH):
+            batch = names[start : start + SUBSCRIBE_BATCH]
+            self._request_id += 1
+            if method == "SUBSCRIBE":
+                session.requested.update(batch)
+            else:
+                session.requested.difference_update(batch)
+            try:
+                session.controls.put_nowait(encode_control(method, self._request_id, batch))
+            except asyncio.QueueFull:
+                self.log.warning("%s: control queue full; closing to resubscribe", self.conn_id)
+                self.kill("control_overflow")
+                return
+
+    async def _pace(self, session: _Session) -> None:
+        """Send queued control messages no faster than one per `control_interval` (limit 5/s)."""
+        while True:
+            message = await session.controls.get()
+            await session.ws.send_str(message)
+            await asyncio.sleep(self.control_interval)
+
+    # lifecycle -------------------------------------------------------------
+    def watchdog(self, now: float, silence_timeout: float, max_age: float) -> None:
+        """Each tick: close a socket silent too long; rotate one older than `max_age`."""
+        session = self.current
+        if session is None or not self.streams:
+            return
+        if session is not self._seen_session or session.frames != self._seen_frames:
+            self._seen_session, self._seen_frames, self._seen_at = session, session.frames, now
+        elif now - self._seen_at > silence_timeout:
+            self.kill("silent")
+        if now - session.opened_at > max_age:
+            self.rotate("max_age")
+
+    def kill(self, reason: str) -> None:
+        """Close the current socket (e.g. silent for too long); `run` reconnects and backfills."""
+        if self.current is None or self.current.killed:
+            return
+        self.current.killed = True
+        metrics.FEED_RECONNECTS.labels(self.shard, reason).inc()
+        self.log.warning("%s: closing connection (%s)", self.conn_id, reason)
+        closer = asyncio.get_running_loop().create_task(self.current.ws.close())
+        self._closers.add(closer)
+        closer.add_done_callback(self._closer_done)
+
+    def _closer_done(self, task: asyncio.Task[bool]) -> None:
+        self._closers.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed close is a closed socket: nothing to report
+
+    def rotate(self, reason: str) -> None:
+        """Make-before-break: open a successor; once it is subscribed, close the current socket."""
+        if self.current is None or self.successor is not None or self.session is None:
+            return
+        metrics.FEED_RECONNECTS.labels(self.shard, reason).inc()
+        self.log.info("%s: rotating connection (%s)", self.conn_id, reason)
+        self.successor = asyncio.get_running_loop().create_task(
+            self._hand_over(self.session, self.current)
+        )
+
+    async def _hand_over(self, http: aiohttp.ClientSession, old: _Session) -> _Session:
+        new = await self._open(http)
+        with contextlib.suppress(*CONNECT_FAULTS):
+            await old.ws.close()
+        return new
+
+    async def _open(self, http: aiohttp.ClientSession) -> _Session:
+        names = list(self.streams)
+        in_url = url_streams(names, self.url_budget)
+        url = f"{self.base_url}/stream"
+        if in_url:
+            url += "?streams=" + "/".join(names[:in_url])
+        async with asyncio.timeout(self.connect_timeout):
+            ws = await http.ws_connect(
+                url,
+                autoping=True,
+                decode_text=False,
+                max_msg_size=16 * 1024 * 1024,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
+            )
+        session = _Session(ws, set(names[:in_url]))
+        session.pacer = asyncio.get_running_loop().create_task(self._pace(session))
+        self._control(session, "SUBSCRIBE", names[in_url:])
+        return session
+
+    async def close(self) -> None:
+        """Close every socket; the connection can `run` again afterwards."""
+        if self.successor is not None:
+            task, self.successor = self.successor, None
+            task.cancel()
+            result = (await asyncio.gather(task, return_exceptions=True))[0]
+            if isinstance(result, _Session):
+                await result.close()
+        if self.current is not None:
+            current, self.current = self.current, None
+            await current.close()
+        self._connected.set(0)
+
+    async def run(self, http: aiohttp.ClientSession) -> None:
+        """Connect, read, reconnect; FeedUnavailable after `max_failures` failures in a row."""
+        self.session = http
+        while True:
+            try:
+                self.current = await self._open(http)
+            except CONNECT_FAULTS as exc:
+                self._failed(f"connect failed: {_one_line(exc)}", "connect_failed")
+                await asyncio.sleep(self.backoff.next())
+                continue
+            self._connected.set(1)
+            self.on_change()
+            reason = await self._read()
+            self._connected.set(0)
+            self.on_change()
+            self._failed(f"disconnected: {reason}", reason)
+            await asyncio.sleep(self.backoff.next())
+
+    def _failed(self, what: str, reason: str) -> None:
+        self.failures += 1
+        if self.failures >= self.max_failures:
+            raise FeedUnavailable(
+                f"{self.conn_id}: {self.failures} connection attempts failed in a row ({what})"
+            )
+        metrics.FEED_RECONNECTS.labels(self.shard, reason).inc()
+        self.log.warning(
+            "%s: %s; reconnecting (attempt %d of %d)",
+            self.conn_id,
+            what,
+            self.failures + 1,
+            self.max_failures,
+        )
+
+    async def _read(self) -> str:
+        """Read until the socket is gone (following rotations); returns why it ended."""
+        feed = self.decoder.feed
+        text = aiohttp.WSMsgType.TEXT
+        streams, retired = self.streams, self.retired
+        reason = "closed"
+        while self.current is not None:
+            session = self.current
+            ws = session.ws
+            fresh = True
+            try:
+                while True:
+                    msg = await ws.receive()
+                    if msg.type is text:
+                        outcome = feed(msg.data, streams, retired)
+                        if outcome <= Outcome.COALESCED:
+                            session.frames += 1
+                            if fresh:
+                                fresh = False
+                                self.failures = 0
+                                self.backoff.reset()
+                        elif outcome is Outcome.SHUTDOWN:
+                            self.rotate("server_shutdown")
+                        elif outcome is Outcome.CONTROL:
+                            self._reply()
+                    elif msg.type in _CLOSED:
+                        reason = "closed" if msg.type is not aiohttp.WSMsgType.ERROR else "error"
+                        break
+                    else:
+                        self.decoder.count_malformed("binary")
+            except CONNECT_FAULTS as exc:
+                reason = f"error ({_one_line(exc)})"
+            successor = await self._successor()
+            await session.close()
+            self.current = successor
+            if successor is not None:
+                self.on_change()
+        return reason
+
+    async def _successor(self) -> _Session | None:
+        task, self.successor = self.successor, None
+        if task is None:
+            return None
+        try:
+            return await task
+        except CONNECT_FAULTS as exc:
+            self.log.warning("%s: replacement connection failed: %s", self.conn_id, _one_line(exc))
+            return None
+
+    def _reply(self) -> None:
+        reply = self.decoder.last_reply
+        if reply is not None and reply.error is not None:
+            self.log.warning(
+                "%s: control request %s rejected: %s", self.conn_id, reply.id, reply.error.msg
+            )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

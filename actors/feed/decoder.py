@@ -1,0 +1,120 @@
+"""Frame decoding and the one-point-per-symbol-per-second rule (pure: no I/O, no clock).
+
+The connection hands every text frame to `TickerDecoder.feed`; data frames become
+`PricePoint`s in `points` (the first event of a new second wins, later ones of the same second
+are coalesced), a skipped stretch of seconds becomes a gap in `gaps` for the backfiller, and
+anything malformed is counted by kind and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from enum import IntEnum
+
+import msgspec
+
+from actors.feed.protocol import FRAME_DECODER, Frame, MiniTicker
+from actors.messages import PricePoint
+
+
+class Outcome(IntEnum):
+    """What one frame turned out to be."""
+
+    POINT = 0  # a data frame that emitted a point
+    COALESCED = 1  # a data frame of a second already emitted
+    SHUTDOWN = 2  # serverShutdown: rotate the connection
+    CONTROL = 3  # a reply to SUBSCRIBE / UNSUBSCRIBE / ...
+    MALFORMED = 4  # counted in `malformed` and skipped
+    IGNORED = 5  # data of a stream we just unsubscribed (still in flight)
+
+
+Gap = tuple[str, int, int]  # symbol, first missing second, last missing second (inclusive)
+
+
+class TickerDecoder:
+    """Decodes miniTicker frames into at most one point per symbol per second; tracks gaps.
+
+    `last_second` (symbol → last emitted epoch second) is the memory that makes backfill
+    possible: it outlives connections, so a reconnect finds the seconds it missed.
+    """
+
+    def __init__(self) -> None:
+        self.last_second: dict[str, int] = {}
+        self.points: list[PricePoint] = []
+        self.gaps: list[Gap] = []
+        self.messages = 0
+        self.coalesced = 0
+        self.malformed: dict[str, int] = {}
+        self.last_event_ms = 0
+        self.last_reply: Frame | None = None
+
+    def count_malformed(self, kind: str) -> Outcome:
+        self.malformed[kind] = self.malformed.get(kind, 0) + 1
+        return Outcome.MALFORMED
+
+    def feed(
+        self, raw: bytes | str, streams: Mapping[str, str], retired: Container[str] = ()
+    ) -> Outcome:
+        """Decode one text frame; `streams` maps the subscribed stream names to symbols."""
+        try:
+            frame = FRAME_DECODER.decode(raw)
+        except msgspec.ValidationError:
+            return self.count_malformed("type")
+        except msgspec.DecodeError:
+            return self.count_malformed("json")
+        data = frame.data
+        if type(data) is MiniTicker:
+            stream = frame.stream
+            symbol = streams.get(stream) if stream is not None else None
+            if symbol is None or data.s != symbol:
+                if stream in retired:
+                    return Outcome.IGNORED
+                return self.count_malformed("stream")
+            self.messages += 1
+            return self._ticker(symbol, data)
+        if frame.is_shutdown:
+            return Outcome.SHUTDOWN
+        if frame.is_control_reply:
+            self.last_reply = frame
+            return Outcome.CONTROL
+        return self.count_malformed("shape")
+
+    def _ticker(self, symbol: str, data: MiniTicker) -> Outcome:
+        event_ms = data.E
+        second = event_ms // 1000
+        last = self.last_second.get(symbol)
+        if last is not None and second <= last:
+            self.coalesced += 1
+            return Outcome.COALESCED
+        try:
+            price = float(data.c)
+            opened = float(data.o)
+        except ValueError:
+            return self.count_malformed("value")
+        if not price > 0.0 or price == float("inf"):
+            return self.count_malformed("value")
+        self.last_second[symbol] = second
+        if last is not None and second > last + 1:
+            self.gaps.append((symbol, last + 1, second - 1))
+        pct = (price - opened) / opened * 100.0 if opened > 0.0 else None
+        self.points.append(PricePoint(symbol, event_ms, price, pct))
+        if event_ms > self.last_event_ms:
+            self.last_event_ms = event_ms
+        return Outcome.POINT
+
+    def take_points(self) -> list[PricePoint]:
+        points, self.points = self.points, []
+        return points
+
+    def take_gaps(self) -> list[Gap]:
+        gaps, self.gaps = self.gaps, []
+        return gaps
+
+    def forget(self, symbol: str) -> None:
+        """Drop a symbol's memory (it was unsubscribed: no backfill when it returns)."""
+        self.last_second.pop(symbol, None)
+
+    def resume(self, symbol: str, second: int) -> None:
+        """Seed a symbol's last emitted second (e.g. from the store) so its gap gets backfilled."""
+        if second > self.last_second.get(symbol, -1):
+            self.last_second[symbol] = second

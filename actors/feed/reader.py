@@ -1,0 +1,347 @@
+"""FeedReader: the actor turning shard K/N of the active symbols into PricePoints (DESIGN §2.1).
+
+It owns the shard's `<symbol>@miniTicker` streams, spread over connections of at most
+`max_streams` each; follows the store's active symbols (polling `symbols_version()`) and
+subscribes or unsubscribes live; publishes points to the bus in small batches; hands every gap
+(after a reconnect, a silent socket, a restart) to the backfiller. Helper loops: one per
+connection, the flusher, the watchdog (silence, 24 h cut, metrics, status board), the symbol
+poller and the backfill workers. A connection failing `max_reconnects` times in a row crashes
+the actor so its supervisor restarts it; the instance (and its per-symbol memory) survives that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import Callable
+
+import aiohttp
+
+from actors import metrics
+from actors.bus.base import Bus
+from actors.config import Settings
+from actors.core.actor import Actor
+from actors.core.backoff import Backoff
+from actors.feed.backfill import Backfiller
+from actors.feed.connection import FeedConnection
+from actors.feed.decoder import TickerDecoder
+from actors.feed.protocol import stream_name
+from actors.feed.rest_gate import RestGate
+from actors.feed.shards import MAX_STREAMS_PER_CONNECTION, owned_symbols
+from actors.feed.status import FeedStatusBoard
+from actors.messages import PricePoint
+from actors.store.base import Store, StoreError
+
+REFRESH = "refresh"  # mailbox message: re-read the active symbols now
+
+
+def base_ws_url(url: str) -> str:
+    """`wss://host:port` from a configured URL that may end in `/ws` or `/stream`."""
+    url = url.rstrip("/")
+    for suffix in ("/ws", "/stream"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
+
+
+class FeedReader(Actor[str]):
+    """One feed shard: connections, decoding, per-second points, live symbol changes, backfill."""
+
+    def __init__(
+        self,
+        name: str,
+        shard: tuple[int, int],
+        ws_url: str,
+        rest_url: str,
+        bus: Bus,
+        store: Store,
+        status: FeedStatusBoard,
+        rest_gate: RestGate,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 10.0,
+        max_reconnects: int = 10,
+        silence_timeout: float = 10.0,
+        max_connection_age: float = 23 * 3600 + 50 * 60,
+        symbol_poll_seconds: float = 5.0,
+        flush_interval: float = 0.05,
+        max_streams: int = MAX_STREAMS_PER_CONNECTION,
+        control_interval: float = 0.25,
+        backfill_workers: int = 4,
+        max_backfill_seconds: int = 3600,
+        resume_from_store: bool = True,
+        max_pending_points: int = 200_000,
+        connect_timeout: float = 10.0,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name, mailbox_size=16)
+        self.shard = shard
+        self.ws_url = base_ws_url(ws_url)
+        self.rest_url = rest_url.rstrip("/")
+        self.bus = bus
+        self.store = store
+        self.status = status
+        self.rest_gate = rest_gate
+        self.session = session
+        self._own_session = session is None
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_reconnects = max_reconnects
+        self.silence_timeout = silence_timeout
+        self.max_connection_age = max_connection_age
+        self.symbol_poll_seconds = symbol_poll_seconds
+        self.flush_interval = flush_interval
+        self.max_streams = max_streams
+        self.control_interval = control_interval
+        self.backfill_workers = backfill_workers
+        self.resume_from_store = resume_from_store
+        self.max_pending_points = max_pending_points
+        self.connect_timeout = connect_timeout
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.decoder = TickerDecoder()
+        self.backfiller = Backfiller(
+            self.rest_url, rest_gate, self._recovered, label=name, max_seconds=max_backfill_seconds
+        )
+        self.connections: list[FeedConnection] = []
+        self.symbols: list[str] = []
+        self.published = 0
+        self._recovered_points: list[PricePoint] = []
+        self._conn_tasks: dict[str, asyncio.Task[None]] = {}
+        self._conn_ids = itertools.count()
+        self._symbols_version: int | None = None
+        self._reported: dict[str, int] = {}
+        self._messages = metrics.FEED_MESSAGES.labels(name)
+        self._points = metrics.FEED_POINTS.labels(name)
+        self._coalesced = metrics.FEED_COALESCED.labels(name)
+        self._lag = metrics.FEED_LAG.labels(name)
+
+    # lifecycle ------------------------------------------------------------
+    async def on_start(self) -> None:
+        if self.session is None or self.session.closed:
+            self.session = aiohttp.ClientSession()
+            self._own_session = True
+        await self._close_connections()  # sockets left open by a crash before a restart
+        self._symbols_version = None
+        await self._refresh_symbols()
+        session = self.session
+        for index in range(self.backfill_workers):
+            self.spawn(self.backfiller.run(session), f"backfill-{index}")
+        self.spawn(self._flush_loop(), "flush")
+        self.spawn(self._watchdog_loop(), "watchdog")
+        self.spawn(self._symbol_loop(), "symbols")
+
+    async def on_stop(self) -> None:
+        await self._close_connections()
+        await self.flush()
+        self._update_status()
+        if self._own_session and self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def handle(self, message: str) -> None:
+        if message == REFRESH:
+            self._symbols_version = None
+            await self._refresh_symbols()
+
+    # symbols ------------------------------------------------------------------
+    async def _symbol_loop(self) -> None:
+        while not await self.sleep(self.symbol_poll_seconds):
+            await self._refresh_symbols()
+
+    async def _refresh_symbols(self) -> None:
+        try:
+            version = await self.store.symbols_version()
+            if version == self._symbols_version:
+                return
+            records = await self.store.list_symbols(active_only=True)
+        except StoreError as exc:
+            self.log.warning("%s: cannot read the active symbols: %s", self.name, exc)
+            return
+        self._symbols_version = version
+        await self.apply_symbols([r.symbol for r in records])
+
+    async def apply_symbols(self, active: list[str]) -> None:
+        """Own this shard's part of `active`: subscribe new streams, unsubscribe dropped ones."""
+        owned = owned_symbols(active, self.shard)
+        wanted = {stream_name(s): s for s in owned}
+        held = {n for c in self.connections for n in c.streams}
+        for conn in self.connections:
+            gone = {n: s for n, s in conn.streams.items() if n not in wanted}
+            if gone:
+                conn.remove(gone)
+                for symbol in gone.values():
+                    self.decoder.forget(symbol)
+        new = {n: s for n, s in wanted.items() if n not in held}
+        if new and self.resume_from_store:
+            await self._resume(list(new.values()))
+        pending = list(new.items())
+        for conn in self.connections:
+            room = self.max_streams - len(conn.streams)
+            if room > 0 and pending:
+                conn.add(dict(pending[:room]))
+                pending = pending[room:]
+        while pending:
+            self._open_connection(dict(pending[: self.max_streams]))
+            pending = pending[self.max_streams :]
+        for conn in [c for c in self.connections if not c.streams]:
+            await self._drop_connection(conn)
+        if owned != self.symbols:
+            self.log.info(
+                "%s: %d symbols (shard %d/%d), %d connections",
+                self.name,
+                len(owned),
+                *self.shard,
+                len(self.connections),
+            )
+        self.symbols = owned
+        metrics.FEED_SYMBOLS.labels(self.name).set(len(owned))
+        self._update_status()
+
+    async def _resume(self, symbols: list[str]) -> None:
+        """Seed new symbols' last second from the store so a restart's gap gets backfilled."""
+        for symbol in symbols:
+            if symbol in self.decoder.last_second:
+                continue
+            try:
+                point = await self.store.latest_point(symbol)
+            except StoreError as exc:
+                self.log.warning(
+                    "%s: cannot read the latest point of %s: %s", self.name, symbol, exc
+                )
+                return
+            if point is not None:
+                self.decoder.resume(symbol, point.second)
+
+    def _open_connection(self, streams: dict[str, str]) -> None:
+        assert self.session is not None
+        conn = FeedConnection(
+            f"{self.name}/c{next(self._conn_ids)}",
+            self.ws_url,
+            self.decoder,
+            shard=self.name,
+            backoff=Backoff(base=self.backoff_base, cap=self.backoff_cap, rng=self.rng),
+            max_failures=self.max_reconnects,
+            control_interval=self.control_interval,
+            connect_timeout=self.connect_timeout,
+            on_change=self._update_status,
+        )
+        conn.add(streams)
+        self.connections.append(conn)
+        self._conn_tasks[conn.conn_id] = self.spawn(conn.run(self.session), conn.conn_id)
+
+    async def _drop_connection(self, conn: FeedConnection) -> None:
+        self.connections.remove(conn)
+        task = self._conn_tasks.pop(conn.conn_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await conn.close()
+
+    async def _close_connections(self) -> None:
+        for conn in list(self.connections):
+            await self._drop_connection(conn)
+
+    # points -------------------------------------------------------------------
+    def _recovered(self, points: list[PricePoint]) -> None:
+        self._recovered_points.extend(points)
+
+    async def flush(self) -> int:
+        """Publish the points decoded and recovered since the last flush; queue new gaps."""
+        for gap in self.decoder.take_gaps():
+            self.backfiller.request(gap)
+        live = self.decoder.take_points()
+        points = live
+        if self._recovered_points:
+            points = live + self._recovered_points
+            self._recovered_points = []
+        if not points:
+            return 0
+        now_ms = time.time() * 1000.0
+        for point in live:
+            self._lag.observe(max(0.0, (now_ms - point.ts) / 1000.0))
+        await self.bus.publish(points)
+        self.published += len(points)
+        self._points.inc(len(points))
+        return len(points)
+
+    async def _flush_loop(self) -> None:
+        while not await self.sleep(self.flush_interval):
+            await self.flush()
+
+    # watchdog -----------------------------------------------------------------
+    async def _watchdog_loop(self) -> None:
+        tick = max(0.05, min(1.0, self.silence_timeout / 4))
+        while not await self.sleep(tick):
+            now = self.clock()
+            for conn in self.connections:
+                conn.watchdog(now, self.silence_timeout, self.max_connection_age)
+            self._bound_pending()
+            self._report_counts()
+            self._update_status()
+
+    def _bound_pending(self) -> None:
+        excess = len(self.decoder.points) - self.max_pending_points
+        if excess > 0:  # the bus is stuck: keep the newest, count the rest
+            del self.decoder.points[:excess]
+            metrics.FEED_DROPPED.labels(self.name).inc(excess)
+
+    def _report_counts(self) -> None:
+        """Move the decoder's plain counters into Prometheus (cheaper than per-frame increments)."""
+        counts = {"messages": self.decoder.messages, "coalesced": self.decoder.coalesced}
+        counts.update({f"malformed:{k}": v for k, v in self.decoder.malformed.items()})
+        for key, value in counts.items():
+            delta = value - self._reported.get(key, 0)
+            if delta <= 0:
+                continue
+            self._reported[key] = value
+            if key == "messages":
+                self._messages.inc(delta)
+            elif key == "coalesced":
+                self._coalesced.inc(delta)
+            else:
+                metrics.FEED_MALFORMED.labels(self.name, key.split(":", 1)[1]).inc(delta)
+
+    def _update_status(self) -> None:
+        self.status.update(
+            self.name,
+            connected=any(c.connected for c in self.connections),
+            symbols=len(self.symbols),
+            last_message_ms=self.decoder.last_event_ms or None,
+        )
+
+    @property
+    def malformed(self) -> int:
+        return sum(self.decoder.malformed.values())
+
+
+def build_feed_reader(
+    settings: Settings,
+    shard: tuple[int, int],
+    *,
+    bus: Bus,
+    store: Store,
+    status: FeedStatusBoard,
+    rest_gate: RestGate,
+    session: aiohttp.ClientSession | None = None,
+    ws_url: str | None = None,
+    rest_url: str | None = None,
+) -> FeedReader:
+    """A FeedReader configured from Settings (URLs may be overridden, e.g. by the simulator's)."""
+    return FeedReader(
+        f"feed-{shard[0]}",
+        shard,
+        ws_url or settings.binance_ws_url,
+        rest_url or settings.binance_rest_url,
+        bus,
+        store,
+        status,
+        rest_gate,
+        session,
+        backoff_cap=settings.feed_backoff_max_seconds,
+        max_reconnects=settings.feed_max_reconnects,
+    )
