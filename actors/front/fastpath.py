@@ -1,0 +1,145 @@
+"""The encode-once websocket fast path beside python-socketio.
+
+python-socketio keeps the protocol: handshake, events, rooms, the polling transport and its
+upgrade. What it does per client on every emit (a queue put, a writer task wake-up, a packet
+encode, a frame build, optional deflate) is what limits a broadcast, so the hub sends its
+events here instead: an `EncodedEvent` carries one prebuilt WebSocket frame that is written
+as is to the transport of every client on the websocket transport; a client still polling
+(or mid-upgrade, or with packets still queued by python-socketio) gets the same packet text
+through Engine.IO's normal path, so per client order is kept.
+
+To learn each client's transport, `install` swaps Engine.IO's aiohttp websocket wrapper (for
+this server only) for `_DirectWebSocket`, which records the connection while it is open and
+turns off per-message deflate (compressing the same bytes again for each client is the
+most expensive thing a broadcast could do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import socketio
+from aiohttp import web
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from actors import metrics
+from actors.front.sio_codec import EncodedEvent
+
+log = logging.getLogger("actors.front.fastpath")
+
+# A client whose socket buffer holds this much unsent data is not keeping up: further
+# messages to it are dropped (counted) rather than buffered without bound.
+DEFAULT_MAX_BUFFER = 256 * 1024
+
+
+class _Direct:
+    """An open websocket-transport client: its Engine.IO socket and its TCP transport."""
+
+    __slots__ = ("sock", "transport")
+
+    def __init__(self, sock: Any, transport: asyncio.Transport) -> None:
+        self.sock = sock
+        self.transport = transport
+
+
+class _DirectWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+    """Engine.IO's aiohttp websocket wrapper, registering the connection with a FastPath."""
+
+    def __init__(self, handler: Any, server: Any, *, fast: FastPath) -> None:
+        super().__init__(handler, server)
+        self.fast = fast
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        request: web.Request = environ["aiohttp.request"]
+        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        await self._sock.prepare(request)
+        self.environ = environ
+        sock = self.handler.__self__  # the engineio AsyncSocket this handler belongs to
+        transport = request.transport
+        if transport is not None:
+            self.fast.direct[sock.sid] = _Direct(sock, transport)
+        try:
+            await self.handler(self)
+        finally:
+            self.fast.direct.pop(sock.sid, None)
+        return self._sock
+
+
+class FastPath:
+    """Sends `EncodedEvent`s to Socket.IO clients: one write per websocket client."""
+
+    def __init__(self, sio: socketio.AsyncServer, *, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
+        self.sio = sio
+        self.max_buffer = max_buffer
+        self.direct: dict[str, _Direct] = {}  # engine.io sid -> open websocket connection
+        self._dropped = metrics.SIO_DROPPED
+
+    def install(self) -> None:
+        """Take over the websocket wrapper of this server's Engine.IO (not the module's)."""
+        eio = self.sio.eio
+        eio._async = {**eio._async, "websocket": functools.partial(_DirectWebSocket, fast=self)}
+
+    def _ready(self, eio_sid: str) -> _Direct | None:
+        conn = self.direct.get(eio_sid)
+        if conn is None:
+            return None
+        sock = conn.sock
+        if sock.upgrading or not sock.upgraded or sock.closing or sock.closed or not sock.queue.empty():
+            return None
+        return conn
+
+    async def send(self, eio_sid: str, message: EncodedEvent) -> bool:
+        """Deliver to one client; False when it is gone or too far behind (dropped)."""
+        conn = self._ready(eio_sid)
+        if conn is None:
+            try:
+                await self.sio.eio.send(eio_sid, message.packet)
+            except (KeyError, OSError):
+                return False
+            return eio_sid in self.sio.eio.sockets
+        transport = conn.transport
+        if transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > self.max_buffer:
+            self._dropped.inc()
+            return False
+        transport.write(message.frame)
+        return True
+
+    async def send_many(self, eio_sids: Iterable[str], message: EncodedEvent) -> int:
+        """Deliver one encoded message to many clients; returns how many got it."""
+        frame = message.frame
+        limit = self.max_buffer
+        direct = self.direct
+        slow: list[str] = []
+        sent = dropped = 0
+        for eio_sid in eio_sids:
+            conn = direct.get(eio_sid)
+            if conn is not None:
+                sock = conn.sock
+                transport = conn.transport
+                if (
+                    sock.upgraded and not sock.upgrading and not sock.closing
+                    and not sock.closed and sock.queue.empty() and not transport.is_closing()
+                ):
+                    if transport.get_write_buffer_size() > limit:
+                        dropped += 1
+                    else:
+                        transport.write(frame)
+                        sent += 1
+                    continue
+            slow.append(eio_sid)
+        for eio_sid in slow:
+            if await self.send(eio_sid, message):
+                sent += 1
+        if dropped:
+            self._dropped.inc(dropped)
+        return sent
+
+    def backlog(self) -> int:
+        """Bytes written to websocket clients and not yet taken by the kernel."""
+        return sum(conn.transport.get_write_buffer_size() for conn in self.direct.values())

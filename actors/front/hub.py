@@ -1,0 +1,276 @@
+"""BroadcastHub: the Socket.IO side of the front (DESIGN.md §2.5, seed-spec.md, seed-dashboard.md).
+
+python-socketio's AsyncServer on the front's aiohttp app (path /socket.io) speaks the protocol;
+the hub tails the bus and broadcasts, every message encoded once (`sio_codec`) and written by the
+fast path (`fastpath`). Documented dialect: `price_update {symbol, price, timestamp}` to each
+symbol's room at most once per `throttle` seconds per symbol. List dialect: one
+`price_update {updates, timestamp}` per socket every `list_period` seconds, encoded once per
+distinct subscription set; `interval_update` when a symbol's 4-hour interval closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from actors import metrics
+from actors.bus.base import Bus, Subscription
+from actors.cache.reader import PriceReader
+from actors.config import Settings
+from actors.core.actor import Actor
+from actors.front.fastpath import FastPath
+from actors.front.hub_context import NAMESPACE, HubContext, SymbolDirectory
+from actors.front.hub_lists import ListSubscriptions
+from actors.front.hub_payloads import list_price_item, price_item
+from actors.front.hub_requests import RequestError
+from actors.front.sio_codec import EncodedEvent
+from actors.front.sio_dashboard import ListDialect
+from actors.front.sio_documented import DocumentedDialect
+from actors.messages import PricePoint
+from actors.store.base import Store, StoreError
+from actors.store.intervals import IntervalScheme
+
+Handler = Callable[[str, Any], Awaitable[None]]
+
+
+class BroadcastHub(Actor[None]):
+    """Socket.IO server, client events of both dialects, and the price broadcasts."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        reader: PriceReader,
+        store: Store,
+        scheme: IntervalScheme,
+        settings: Settings,
+        *,
+        throttle: float = 1.0,
+        list_period: float = 1.0,
+        interval_close_delay: float | None = None,
+        name: str = "hub",
+    ) -> None:
+        super().__init__(name, mailbox_size=1)
+        self.bus = bus
+        self.throttle = throttle
+        self.list_period = list_period
+        # the store holds an interval's last points only after the DbWriter's next flush
+        self.interval_close_delay = (
+            settings.db_flush_seconds + 1.0 if interval_close_delay is None else interval_close_delay
+        )
+        origins = settings.allowed_origins
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins="*" if "*" in origins else list(origins) or None,
+            cors_credentials=True,
+            async_handlers=False,  # one socket's events are handled in the order sent
+        )
+        self.fast = FastPath(self.sio)
+        self.fast.install()
+        self.lists = ListSubscriptions()
+        self.ctx = HubContext(self.sio, self.fast, reader, SymbolDirectory(store), scheme)
+        self.documented = DocumentedDialect(self.ctx)
+        self.dashboard = ListDialect(self.ctx, self.lists)
+        self.latest: dict[str, PricePoint] = {}
+        self._last_sent: dict[str, float] = {}
+        self._pending: dict[str, PricePoint] = {}
+        self._next_due = float("inf")
+        self._dirty: set[str] = set()
+        self._list_due = 0.0
+        self._interval_of: dict[str, int] = {}
+        self._connected: set[str] = set()
+        self._register_handlers()
+
+    # wiring -------------------------------------------------------------
+    def attach(self, app: web.Application) -> None:
+        """Mount the Socket.IO server (path /socket.io) on the front's aiohttp app."""
+        self.sio.attach(app)
+
+    def stats(self) -> dict[str, int]:
+        """For /system/status: `{activeSubscriptions, connectedClients}`."""
+        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+        in_rooms = sum(len(members) for room, members in rooms.items() if room is not None and room not in members)
+        return {
+            "activeSubscriptions": in_rooms + self.lists.subscription_count(),
+            "connectedClients": len(self._connected),
+        }
+
+    def _register_handlers(self) -> None:
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        events: dict[str, Handler] = {
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "get_all_symbols": self.documented.get_all_symbols,
+            "get_multiple_prices": self.documented.get_multiple_prices,
+            "get_interval_data": self.documented.get_interval_data,
+            "get_recent_intervals": self.documented.get_recent_intervals,
+            "get_historical": self.dashboard.get_historical,
+        }
+        for event, handler in events.items():
+            self.sio.on(event, self._guarded(event, handler))
+
+    def _guarded(self, event: str, handler: Handler) -> Callable[..., Awaitable[None]]:
+        async def run(sid: str, payload: Any = None, *_: Any) -> None:
+            try:
+                await handler(sid, payload)
+            except RequestError as exc:
+                await self.ctx.error(sid, event, str(exc))
+            except StoreError as exc:
+                self.log.warning("%s: store unavailable: %s", event, exc)
+                await self.ctx.error(sid, event, "data temporarily unavailable")
+
+        return run
+
+    @staticmethod
+    def _is_list_form(payload: Any) -> bool:
+        return isinstance(payload, dict) and "symbols" in payload
+
+    async def _subscribe(self, sid: str, payload: Any) -> None:
+        if self._is_list_form(payload):
+            await self.dashboard.subscribe(sid, payload)
+        else:
+            await self.documented.subscribe(sid, payload)
+        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+        metrics.SIO_ROOMS.set(sum(1 for room in rooms if room is not None and room not in self._connected))
+
+    async def _unsubscribe(self, sid: str, payload: Any) -> None:
+        if self._is_list_form(payload):
+            await self.dashboard.unsubscribe(sid, payload)
+        else:
+            await self.documented.unsubscribe(sid, payload)
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        self._connected.add(sid)
+        metrics.SIO_CLIENTS.set(len(self._connected))
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._connected.discard(sid)
+        self.lists.remove(sid)
+        metrics.SIO_CLIENTS.set(len(self._connected))
+
+    # lifecycle ----------------------------------------------------------
+    async def on_start(self) -> None:
+        subscription = await self.bus.tail()
+        self.spawn(self._broadcast_loop(subscription), "broadcast")
+
+    async def on_stop(self) -> None:
+        await self.sio.shutdown()
+
+    async def handle(self, message: None) -> None:
+        """The hub has no mailbox traffic; its work is the broadcast loop."""
+
+    # broadcasting -------------------------------------------------------
+    async def _broadcast_loop(self, subscription: Subscription) -> None:
+        try:
+            while not self.should_stop:
+                timeout = self._wait_time()
+                batch = await subscription.read(timeout)
+                if batch is not None:
+                    await self.on_points(batch.points)
+                await self.flush_due()
+        finally:
+            await subscription.close()
+
+    def _wait_time(self) -> float:
+        due = self._next_due
+        if self._dirty and self.lists.groups:
+            due = min(due, self._list_due)
+        return min(0.5, max(0.0, due - time.monotonic()))
+
+    async def on_points(self, points: Iterable[PricePoint]) -> None:
+        """Take new points: broadcast each symbol's now if its throttle allows, else keep it."""
+        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+        closed: list[tuple[str, int]] = []
+        now = time.monotonic()
+        for point in points:
+            symbol = point.symbol
+            known = self.latest.get(symbol)
+            if known is not None and known.ts >= point.ts:
+                continue
+            self.latest[symbol] = point
+            self._dirty.add(symbol)
+            start = self.ctx.scheme.start_of(point.ts)
+            previous = self._interval_of.get(symbol)
+            if previous is not None and start > previous:
+                closed.append((symbol, previous))
+            self._interval_of[symbol] = start
+            if symbol not in rooms:
+                continue
+            due = self._last_sent.get(symbol, 0.0) + self.throttle
+            if now >= due and symbol not in self._pending:
+                await self._emit_price(point, rooms[symbol].values())
+                self._last_sent[symbol] = time.monotonic()
+            else:
+                self._pending[symbol] = point
+                self._next_due = min(self._next_due, due)
+        if closed:
+            self.spawn(self._intervals_closed(closed), "interval-close")
+
+    async def flush_due(self) -> None:
+        """Send held points whose throttle has passed, and the list form when it is due."""
+        now = time.monotonic()
+        if self._pending and now >= self._next_due:
+            rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+            next_due = float("inf")
+            for symbol, point in list(self._pending.items()):
+                due = self._last_sent.get(symbol, 0.0) + self.throttle
+                if now < due:
+                    next_due = min(next_due, due)
+                    continue
+                del self._pending[symbol]
+                members = rooms.get(symbol)
+                if members:
+                    await self._emit_price(point, members.values())
+                    self._last_sent[symbol] = time.monotonic()
+            self._next_due = next_due
+        if self._dirty and now >= self._list_due:
+            await self._emit_lists()
+
+    async def _emit_price(self, point: PricePoint, eio_sids: Iterable[str]) -> None:
+        sent = await self.fast.send_many(eio_sids, EncodedEvent("price_update", price_item(point)))
+        metrics.SIO_EMITS.labels("price_update").inc(sent)
+        metrics.SIO_BROADCAST_LAG.observe(max(0.0, time.time() - point.ts / 1000))
+
+    async def _emit_lists(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        self._list_due = time.monotonic() + self.list_period
+        now_ms = int(time.time() * 1000)
+        for group in list(self.lists.groups.values()):
+            if dirty.isdisjoint(group.symbols):
+                continue
+            updates = [list_price_item(self.latest[s]) for s in sorted(group.symbols) if s in self.latest]
+            message = EncodedEvent("price_update", {"updates": updates, "timestamp": now_ms})
+            sent = await self.fast.send_many(list(group.eio_sids.values()), message)
+            metrics.SIO_EMITS.labels("price_update").inc(sent)
+
+    async def _intervals_closed(self, closed: list[tuple[str, int]]) -> None:
+        """interval_update to the list subscribers of each symbol whose interval just closed."""
+        if self.interval_close_delay > 0 and await self.sleep(self.interval_close_delay):
+            return
+        for symbol, start in closed:
+            targets = self.lists.subscribers_of(symbol)
+            if not targets:
+                continue
+            try:
+                aggregate = await self.ctx.reader.interval(symbol, start)
+            except StoreError as exc:
+                self.log.warning("interval_update %s: store unavailable: %s", symbol, exc)
+                continue
+            if aggregate is None:
+                continue
+            message = EncodedEvent(
+                "interval_update",
+                {
+                    "symbol": symbol,
+                    "intervalHour": aggregate.interval_hour,
+                    "data": aggregate,
+                    "timestamp": int(time.time() * 1000),
+                },
+            )
+            sent = await self.fast.send_many([eio for _, eio in targets], message)
+            metrics.SIO_EMITS.labels("interval_update").inc(sent)

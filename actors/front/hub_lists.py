@@ -1,0 +1,72 @@
+"""List-form subscriptions (seed-dashboard.md): each socket's set of symbols, grouped by set.
+
+Most dashboards subscribe to every symbol, so sockets sharing one set form one group and the
+once-a-second `price_update` is built and encoded once per group, not once per socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ListGroup:
+    """Sockets with exactly the same list subscription."""
+
+    __slots__ = ("eio_sids", "symbols")
+
+    def __init__(self, symbols: frozenset[str]) -> None:
+        self.symbols = symbols
+        self.eio_sids: dict[str, str] = {}  # sid -> engine.io sid
+
+
+class ListSubscriptions:
+    """sid → symbol set, and set → group; bounded by the caller (known symbols only)."""
+
+    def __init__(self) -> None:
+        self.by_sid: dict[str, frozenset[str]] = {}
+        self.groups: dict[frozenset[str], ListGroup] = {}
+
+    def symbols_of(self, sid: str) -> frozenset[str]:
+        return self.by_sid.get(sid, frozenset())
+
+    def set(self, sid: str, eio_sid: str, symbols: frozenset[str]) -> None:
+        """Make `symbols` the socket's whole list subscription (empty removes it)."""
+        self.remove(sid)
+        if not symbols:
+            return
+        self.by_sid[sid] = symbols
+        group = self.groups.get(symbols)
+        if group is None:
+            group = self.groups[symbols] = ListGroup(symbols)
+        group.eio_sids[sid] = eio_sid
+
+    def add(self, sid: str, eio_sid: str, symbols: Iterable[str]) -> frozenset[str]:
+        merged = self.symbols_of(sid) | frozenset(symbols)
+        self.set(sid, eio_sid, merged)
+        return merged
+
+    def discard(self, sid: str, eio_sid: str, symbols: Iterable[str]) -> frozenset[str]:
+        left = self.symbols_of(sid) - frozenset(symbols)
+        self.set(sid, eio_sid, left)
+        return left
+
+    def remove(self, sid: str) -> None:
+        old = self.by_sid.pop(sid, None)
+        if old is None:
+            return
+        group = self.groups.get(old)
+        if group is not None:
+            group.eio_sids.pop(sid, None)
+            if not group.eio_sids:
+                del self.groups[old]
+
+    def subscribers_of(self, symbol: str) -> list[tuple[str, str]]:
+        """(sid, eio sid) of every socket whose list holds `symbol`."""
+        found: list[tuple[str, str]] = []
+        for group in self.groups.values():
+            if symbol in group.symbols:
+                found.extend(group.eio_sids.items())
+        return found
+
+    def subscription_count(self) -> int:
+        return sum(len(symbols) for symbols in self.by_sid.values())

@@ -1,0 +1,116 @@
+"""The dashboard's list dialect (seed-dashboard.md "Socket.IO").
+
+subscribe {symbols} → initial_data {data, timestamp}, then subscribed {symbols, timestamp};
+unsubscribe {symbols} → unsubscribed {symbols, timestamp}; get_historical {symbol} →
+historical_data {symbol, intervalHour, intervalStartTime, data, timestamp}. The list-form
+price_update and interval_update are sent by the hub. A refused call changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from actors.front.hub_context import HubContext
+from actors.front.hub_lists import ListSubscriptions
+from actors.front.hub_payloads import (
+    CurrentPrice,
+    InitialItem,
+    IntervalGroup,
+    SeriesItem,
+    history_items,
+)
+from actors.front.hub_requests import SymbolRequest, SymbolsRequest, normalize_symbol, normalize_symbols, parse
+from actors.front.sio_codec import EncodedEvent
+from actors.messages import IntervalAggregate
+from actors.store.intervals import HOUR_MS
+
+SERIES_POINTS = 60
+SERIES_LOOKBACK_MS = 10 * 60_000
+INTERVALS_PER_HOUR = 6
+INITIAL_TTL = 1.0  # seconds an encoded initial_data is shared by sockets asking for the same set
+
+
+class ListDialect:
+    """Handlers of the list-form events; each raises RequestError on a bad request."""
+
+    def __init__(self, ctx: HubContext, lists: ListSubscriptions) -> None:
+        self.ctx = ctx
+        self.lists = lists
+        self._initial: dict[tuple[str, ...], tuple[float, asyncio.Future[EncodedEvent]]] = {}
+
+    async def subscribe(self, sid: str, payload: Any) -> None:
+        symbols = normalize_symbols(parse(payload, SymbolsRequest).symbols)
+        await self.ctx.symbols.require(symbols)
+        eio_sid = self.ctx.eio_sid(sid)
+        if eio_sid is None:
+            return
+        await self.ctx.send_encoded(sid, await self._initial_data(tuple(symbols)))
+        await self.ctx.send(sid, "subscribed", {"symbols": symbols, "timestamp": self.ctx.now_ms()})
+        self.lists.add(sid, eio_sid, symbols)
+
+    async def unsubscribe(self, sid: str, payload: Any) -> None:
+        symbols = normalize_symbols(parse(payload, SymbolsRequest).symbols)
+        await self.ctx.symbols.require(symbols)
+        eio_sid = self.ctx.eio_sid(sid)
+        if eio_sid is not None:
+            self.lists.discard(sid, eio_sid, symbols)
+        await self.ctx.send(sid, "unsubscribed", {"symbols": symbols, "timestamp": self.ctx.now_ms()})
+
+    async def get_historical(self, sid: str, payload: Any) -> None:
+        symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
+        await self.ctx.symbols.require([symbol])
+        now = self.ctx.now_ms()
+        start, hour = self.ctx.scheme.tag(now)
+        points = await self.ctx.reader.series(symbol, start, now)
+        if not points:
+            points = await self.ctx.reader.series(symbol, now - HOUR_MS, now)
+        data = history_items(points, self.ctx.scheme)
+        await self.ctx.send(
+            sid,
+            "historical_data",
+            {"symbol": symbol, "intervalHour": hour, "intervalStartTime": start, "data": data, "timestamp": now},
+        )
+
+    async def _initial_data(self, symbols: tuple[str, ...]) -> EncodedEvent:
+        """initial_data for `symbols`, built and encoded once for every socket asking within
+        INITIAL_TTL (a burst of dashboards subscribing to everything shares one)."""
+        now = time.monotonic()
+        for key, (expires, _) in list(self._initial.items()):
+            if expires < now:
+                del self._initial[key]
+        cached = self._initial.get(symbols)
+        if cached is None:
+            future: asyncio.Future[EncodedEvent] = asyncio.get_running_loop().create_future()
+            self._initial[symbols] = (now + INITIAL_TTL, future)
+            try:
+                future.set_result(await self._build_initial(symbols))
+            except BaseException as exc:
+                self._initial.pop(symbols, None)
+                future.set_exception(exc)
+                future.exception()  # retrieved here; the waiters below re-raise it
+                raise
+            return future.result()
+        return await asyncio.shield(cached[1])
+
+    async def _build_initial(self, symbols: tuple[str, ...]) -> EncodedEvent:
+        reader = self.ctx.reader
+        now = self.ctx.now_ms()
+        latest = await reader.latest(symbols)
+        items = []
+        for symbol in symbols:
+            point = latest.get(symbol)
+            current = None if point is None else CurrentPrice(symbol, point.price, point.ts, point.pct)
+            series = await reader.series(symbol, now - SERIES_LOOKBACK_MS, now)
+            newest = [SeriesItem(p.price, p.ts) for p in reversed(series[-SERIES_POINTS:])]
+            recent = await reader.recent_intervals(symbol, INTERVALS_PER_HOUR * len(self.ctx.scheme.start_hours))
+            items.append(InitialItem(symbol, current, newest, self._by_hour(recent)))
+        return EncodedEvent("initial_data", {"data": items, "timestamp": now})
+
+    def _by_hour(self, recent: list[IntervalAggregate]) -> list[IntervalGroup]:
+        groups = []
+        for hour in self.ctx.scheme.start_hours:
+            same = [agg for agg in recent if agg.interval_hour == hour]
+            groups.append(IntervalGroup(hour, same[-INTERVALS_PER_HOUR:]))
+        return groups

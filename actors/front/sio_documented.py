@@ -1,0 +1,82 @@
+"""The documented Socket.IO dialect (seed-spec.md "WebSocket Events"): per-symbol rooms.
+
+subscribe {symbol} → subscription_confirmed {symbol}, then historical_data {symbol, data}
+(the last 4 hours, oldest first); unsubscribe {symbol}; get_all_symbols → all_symbols;
+get_multiple_prices {symbols} → multiple_prices; get_interval_data and get_recent_intervals →
+interval_data {symbol, intervals}. A refused request gets `error` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.cache.base import SERIES_WINDOW_MS
+from actors.front.hub_context import NAMESPACE, HubContext
+from actors.front.hub_payloads import history_items, price_item
+from actors.front.hub_requests import (
+    IntervalRequest,
+    RecentIntervalsRequest,
+    RequestError,
+    SymbolRequest,
+    SymbolsRequest,
+    normalize_symbol,
+    normalize_symbols,
+    parse,
+    parse_time_ms,
+)
+
+
+class DocumentedDialect:
+    """Handlers of the documented events; each raises RequestError on a bad request."""
+
+    def __init__(self, ctx: HubContext) -> None:
+        self.ctx = ctx
+
+    async def subscribe(self, sid: str, payload: Any) -> None:
+        symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
+        await self.ctx.symbols.require([symbol])
+        end = self.ctx.now_ms()
+        points = await self.ctx.reader.series(symbol, end - SERIES_WINDOW_MS, end)
+        # Join the room only after the history is read: what the client gets first is the
+        # confirmation and the history, then live updates.
+        await self.ctx.send(sid, "subscription_confirmed", {"symbol": symbol})
+        await self.ctx.send(
+            sid, "historical_data", {"symbol": symbol, "data": history_items(points, self.ctx.scheme)}
+        )
+        await self.ctx.sio.enter_room(sid, symbol, namespace=NAMESPACE)
+
+    async def unsubscribe(self, sid: str, payload: Any) -> None:
+        symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
+        await self.ctx.sio.leave_room(sid, symbol, namespace=NAMESPACE)
+
+    async def get_all_symbols(self, sid: str, payload: Any) -> None:
+        names = await self.ctx.symbols.names()
+        await self.ctx.send(sid, "all_symbols", {"symbols": list(names)})
+
+    async def get_multiple_prices(self, sid: str, payload: Any) -> None:
+        symbols = normalize_symbols(parse(payload, SymbolsRequest).symbols)
+        await self.ctx.symbols.require(symbols)
+        latest = await self.ctx.reader.latest(symbols)
+        prices = [price_item(latest[symbol]) for symbol in symbols if symbol in latest]
+        await self.ctx.send(sid, "multiple_prices", {"prices": prices})
+
+    async def get_interval_data(self, sid: str, payload: Any) -> None:
+        request = parse(payload, IntervalRequest)
+        symbol = normalize_symbol(request.symbol)
+        await self.ctx.symbols.require([symbol])
+        start = self.ctx.scheme.start_of(parse_time_ms(request.interval_start_time, "intervalStartTime"))
+        if request.interval_hour is not None and request.interval_hour != self.ctx.scheme.hour_of(start):
+            raise RequestError(
+                f"intervalHour {request.interval_hour} does not match intervalStartTime "
+                f"(an interval starting at hour {self.ctx.scheme.hour_of(start)})"
+            )
+        aggregate = await self.ctx.reader.interval(symbol, start)
+        intervals = [aggregate] if aggregate is not None else []
+        await self.ctx.send(sid, "interval_data", {"symbol": symbol, "intervals": intervals})
+
+    async def get_recent_intervals(self, sid: str, payload: Any) -> None:
+        request = parse(payload, RecentIntervalsRequest)
+        symbol = normalize_symbol(request.symbol)
+        await self.ctx.symbols.require([symbol])
+        intervals = await self.ctx.reader.recent_intervals(symbol, request.count)
+        await self.ctx.send(sid, "interval_data", {"symbol": symbol, "intervals": intervals})
