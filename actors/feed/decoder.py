@@ -70,7 +70,6 @@ class TickerDecoder:
                 if stream in retired:
                     return Outcome.IGNORED
                 return self.count_malformed("stream")
-            self.messages += 1
             return self._ticker(symbol, data)
         if frame.is_shutdown:
             return Outcome.SHUTDOWN
@@ -84,7 +83,8 @@ class TickerDecoder:
         second = event_ms // 1000
         last = self.last_second.get(symbol)
         if last is not None and second <= last:
-            self.coalesced += 1
+            self.messages += 1
+            self.coalesced += 1  # not parsed further: the second already has its point
             return Outcome.COALESCED
         try:
             price = float(data.c)
@@ -93,6 +93,7 @@ class TickerDecoder:
             return self.count_malformed("value")
         if not price > 0.0 or price == float("inf"):
             return self.count_malformed("value")
+        self.messages += 1
         self.last_second[symbol] = second
         if last is not None and second > last + 1:
             self.gaps.append((symbol, last + 1, second - 1))

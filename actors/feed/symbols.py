@@ -1,4 +1,4 @@
-"""Symbol discovery: exchangeInfo → TRADING USDT spot pairs → the store (`binance-stats seed-symbols`)."""
+"""Symbol discovery: exchangeInfo → TRADING USDT spot pairs → the store (seed-symbols)."""
 
 from __future__ import annotations
 
