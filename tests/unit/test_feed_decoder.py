@@ -1,4 +1,4 @@
-"""Recorded exchange frames (binance-protocol.md §1.2, §1.5, §2.4, §3) replayed through the real decoder."""
+"""Recorded exchange frames (binance-protocol.md §1.2, §1.5, §2.4, §3) through the real decoder."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ DOC_FRAME = (
 STREAMS = {"btcusdt@miniTicker": "BTCUSDT", "ethusdt@miniTicker": "ETHUSDT"}
 
 
-def ticker(event_ms: int, close: str = "0.0025", symbol: str = "BTCUSDT", stream: str | None = None) -> bytes:
+def ticker(
+    event_ms: int, close: str = "0.0025", symbol: str = "BTCUSDT", stream: str | None = None
+) -> bytes:
     name = stream or stream_name(symbol)
     return (
         f'{{"stream":"{name}","data":{{"e":"24hrMiniTicker","E":{event_ms},"s":"{symbol}",'
@@ -119,8 +121,11 @@ def test_control_replies(frame: bytes) -> None:
         (DOC_FRAME.replace(b'"c":"0.0025"', b'"c":"nan"'), "value"),
         (ticker(1, stream="xrpusdt@miniTicker", symbol="XRPUSDT"), "stream"),  # not subscribed
         (ticker(1, stream="btcusdt@miniTicker", symbol="ETHUSDT"), "stream"),  # symbol mismatch
-        (b'{"stream":"zzzzusdt@trade","data":{"e":"trade","E":0,"s":"ZZZZUSDT","t":1,"p":"1.0",'
-         b'"q":"1","T":0,"m":true,"M":true}}', "type"),
+        (
+            b'{"stream":"zzzzusdt@trade","data":{"e":"trade","E":0,"s":"ZZZZUSDT","t":1,"p":"1.0",'
+            b'"q":"1","T":0,"m":true,"M":true}}',
+            "type",
+        ),
         (b'{"stream":"btcusdt@miniTicker","data":null}', "shape"),
         (b"{}", "shape"),
         (b"[]", "type"),
@@ -138,7 +143,9 @@ def test_malformed_frames_are_counted_and_skipped(frame: bytes, kind: str) -> No
 
 def test_a_just_unsubscribed_stream_is_ignored_not_malformed() -> None:
     decoder = TickerDecoder()
-    outcome = decoder.feed(ticker(1, stream="xrpusdt@miniTicker", symbol="XRPUSDT"), STREAMS, {"xrpusdt@miniTicker"})
+    outcome = decoder.feed(
+        ticker(1, stream="xrpusdt@miniTicker", symbol="XRPUSDT"), STREAMS, {"xrpusdt@miniTicker"}
+    )
     assert outcome is Outcome.IGNORED
     assert decoder.malformed == {}
 

@@ -21,7 +21,10 @@ SYMBOLS = [f"S{i:03d}USDT" for i in range(400)]
 def test_shards_partition_the_symbols(seed: int) -> None:
     rng = random.Random(seed)
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    symbols = ["".join(rng.choices(letters, k=rng.randint(2, 8))) + "USDT" for _ in range(rng.randint(0, 200))]
+    symbols = [
+        "".join(rng.choices(letters, k=rng.randint(2, 8))) + "USDT"
+        for _ in range(rng.randint(0, 200))
+    ]
     count = rng.randint(1, 16)
     parts = [owned_symbols(symbols, (k, count)) for k in range(count)]
     flat = [s for part in parts for s in part]
