@@ -63,6 +63,10 @@ DB_LAG = Histogram(
 CACHE_WRITES = Counter("bs_cache_writes_total", "Points written to the cache", ["cache"])
 CACHE_FAILURES = Counter("bs_cache_write_failures_total", "Failed cache writes", ["cache"])
 CACHE_FALLBACKS = Counter("bs_cache_fallbacks_total", "Reads served by the store because the cache failed")
+CACHE_DROPPED = Counter(
+    "bs_cache_dropped_points_total", "Points the CacheWriter dropped when its retry buffer was full", ["cache"]
+)
+CACHE_BUFFERED = Gauge("bs_cache_buffered_points", "Points the CacheWriter holds for a retry", ["cache"])
 
 # front: Socket.IO and HTTP
 SIO_CLIENTS = Gauge("bs_sio_connected_clients", "Connected Socket.IO clients")
