@@ -1,0 +1,259 @@
+"""ExchangeSimulator: the local Binance exchange (DESIGN.md §7) on one aiohttp server.
+
+Usage: `async with ExchangeSimulator(symbols=242, seed=1) as sim: ... sim.ws_url ...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from actors.simulator import frames
+from actors.simulator.catalogue import build_catalogue
+from actors.simulator.faults import Faults
+from actors.simulator.hub import Connection, Hub
+from actors.simulator.market import Market, StepClock
+from actors.simulator.rest import RestApi, WeightBudget
+from actors.simulator.websocket import WsEndpoint, WsSettings
+
+log = logging.getLogger("actors.simulator")
+
+TICK_SECONDS = 0.01  # step batches and frame writes happen at most this often
+MAX_LAG_MS = 2000.0  # past this backlog whole rounds of steps are skipped rather than replayed
+
+
+class ExchangeSimulator:
+    """Seeded random-walk market served over Binance's WebSocket and REST protocol on loopback."""
+
+    def __init__(
+        self,
+        *,
+        symbols: int = 242,
+        seed: int = 1,
+        rate: float = 1.0,
+        ping_interval: float = 20.0,
+        pong_timeout: float = 60.0,
+        weight_limit: int = 6000,
+        history_seconds: int = 6 * 3600,
+        faults: Faults | None = None,
+    ) -> None:
+        if ping_interval <= 0 or pong_timeout <= 0:
+            raise ValueError("ping_interval and pong_timeout must be positive")
+        if weight_limit < 1 or history_seconds < 1:
+            raise ValueError("weight_limit and history_seconds must be >= 1")
+        self.faults = faults or Faults()
+        self.faults.validate()
+        self._seed = seed
+        self._listings = build_catalogue(symbols, seed)
+        self._rate = rate
+        self._history_seconds = history_seconds
+        self.market = Market(
+            self._listings, seed=seed, rate=rate, start_ms=_now_ms(), keep_seconds=history_seconds
+        )
+        self.hub = Hub(self.market, seed)
+        self.hub.malformed_rate = self.faults.malformed_rate
+        self.hub.stall_data = self.faults.stall_data
+        self.ws_settings = WsSettings(ping_interval, pong_timeout, self.faults.stall_pings)
+        self.budget = WeightBudget(weight_limit)
+        self._outage_until = 0.0
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._clock: StepClock | None = None
+        self.ws_url = ""
+        self.rest_url = ""
+
+    # lifecycle ---------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start serving on host:port (0 picks a free port) and start the market."""
+        app = web.Application()
+        rest = RestApi(self.market, self.budget, self._refusing)
+        ws = WsEndpoint(self.hub, self.ws_settings, self._refusing)
+        app.middlewares.append(rest.middleware)
+        app.add_routes(ws.routes() + rest.routes())
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self.ws_url = f"ws://{bound[0]}:{bound[1]}"
+        self.rest_url = f"http://{bound[0]}:{bound[1]}"
+        start_ms = _now_ms()
+        for state in self.market.states:
+            state.event_ms = state.open_ms = start_ms
+        self._clock = StepClock(len(self.market.trading), self.market.rate, start_ms)
+        self._spawn(self._run_market())
+        self._spawn(self._run_schedules())
+
+    async def stop(self) -> None:
+        """Stop the market and close every connection and the server."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for conn in list(self.hub.connections):
+            conn.abort()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> ExchangeSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ground truth --------------------------------------------------------
+    def usdt_symbols(self) -> list[str]:
+        """The TRADING, spot-allowed USDT pairs (what the feed should track), uppercase."""
+        return [listing.symbol for listing in self._listings if listing.eligible]
+
+    def close_price(self, symbol: str, second: int) -> float | None:
+        """Close of `symbol`'s 1 s kline of epoch `second`; None if it did not trade then."""
+        state = self.market.by_symbol.get(symbol)
+        ticks = None if state is None else state.bars.close_at(second)
+        if ticks is None or state is None:
+            return None
+        return float(frames.decimal_text(ticks, state.listing.price_decimals))
+
+    @property
+    def rate(self) -> float:
+        """Steps (trades, hence events per stream) per second per symbol."""
+        return float(self.market.rate)
+
+    @property
+    def frames_sent(self) -> int:
+        return self.hub.frames_sent
+
+    # faults --------------------------------------------------------------
+    @property
+    def stall_pings(self) -> bool:
+        return self.ws_settings.stall_pings
+
+    @stall_pings.setter
+    def stall_pings(self, value: bool) -> None:
+        self.ws_settings.stall_pings = value
+
+    @property
+    def stall_data(self) -> bool:
+        return self.hub.stall_data
+
+    @stall_data.setter
+    def stall_data(self, value: bool) -> None:
+        self.hub.stall_data = value
+
+    @property
+    def malformed_rate(self) -> float:
+        return self.hub.malformed_rate
+
+    @malformed_rate.setter
+    def malformed_rate(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError("malformed_rate must be within [0, 1]")
+        self.hub.malformed_rate = value
+
+    def rest_429(self, seconds: float) -> None:
+        """Answer every REST request with 429 + Retry-After for the next `seconds`."""
+        self.budget.forced_until = time.time() + seconds
+
+    async def drop_connections(self) -> None:
+        """Close every client WebSocket abruptly (no close frame)."""
+        for conn in list(self.hub.connections):
+            conn.abort()
+
+    async def outage(self, seconds: float) -> None:
+        """Drop all WebSockets, then refuse new ones and answer REST with 503 for `seconds`."""
+        self._outage_until = time.monotonic() + seconds
+        await self.drop_connections()
+
+    async def send_server_shutdown(self) -> None:
+        """Send `serverShutdown` everywhere; abort connections still open after the grace period."""
+        event = frames.server_shutdown(_now_ms())
+        conns = list(self.hub.connections)
+        for conn in conns:
+            conn.write_now([frames.wrap("!serverShutdown", event) if conn.combined else event])
+        self._spawn(self._close_after_grace(conns))
+
+    async def _close_after_grace(self, conns: list[Connection]) -> None:
+        await asyncio.sleep(self.faults.shutdown_grace)
+        for conn in conns:
+            if conn in self.hub.connections:
+                conn.abort()
+
+    def _refusing(self) -> bool:
+        return time.monotonic() < self._outage_until
+
+    # loops -----------------------------------------------------------------
+    async def _run_market(self) -> None:
+        clock = self._clock
+        assert clock is not None
+        market, hub = self.market, self.hub
+        trading, step, on_step = market.trading, market.step, hub.on_step
+        count = len(trading)
+        last_second = _now_ms() // 1000
+        while True:
+            now_ms = time.time() * 1000
+            due = clock.due(now_ms, MAX_LAG_MS)
+            index = clock.done
+            event_ms = clock.event_ms
+            while index < due:
+                state = trading[index % count]
+                step(state, event_ms(index))
+                on_step(state)
+                index += 1
+            clock.done = index
+            second = int(now_ms // 1000)
+            if second != last_second:
+                last_second = second
+                hub.push_arrays()
+            hub.flush()
+            await asyncio.sleep(TICK_SECONDS)
+
+    async def _run_schedules(self) -> None:
+        """The periodic faults of `Faults` (drop, serverShutdown, 429 windows)."""
+        faults = self.faults
+        every = {
+            "drop": faults.drop_every,
+            "shutdown": faults.shutdown_every,
+            "429": faults.rest_429_every,
+        }
+        due = {name: time.monotonic() + period for name, period in every.items() if period > 0}
+        while due:
+            name = min(due, key=due.__getitem__)
+            await asyncio.sleep(max(0.0, due[name] - time.monotonic()))
+            due[name] += every[name]
+            if name == "drop":
+                log.info("simulator fault: dropping %d connections", len(self.hub.connections))
+                await self.drop_connections()
+            elif name == "shutdown":
+                log.info(
+                    "simulator fault: serverShutdown to %d connections", len(self.hub.connections)
+                )
+                await self.send_server_shutdown()
+            else:
+                log.info("simulator fault: REST 429 for %.1f s", faults.rest_429_seconds)
+                self.rest_429(faults.rest_429_seconds)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

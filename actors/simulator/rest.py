@@ -1,0 +1,280 @@
+"""REST market data (binance-protocol.md §5): exchangeInfo, klines, ticker/price, ping, time,
+with the per-minute request-weight budget and its headers."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from actors.simulator import exchange_info
+from actors.simulator.bars import SecondBars
+from actors.simulator.frames import decimal_text
+from actors.simulator.intervals import SECONDS, bucket_next, bucket_open, parse_time_zone
+from actors.simulator.market import Market, SymbolState
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+MAX_KLINES = 1000
+
+
+class ApiError(Exception):
+    """A Binance error body `{"code":-1121,"msg":"Invalid symbol."}` with its HTTP status."""
+
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code, self.msg, self.status = code, msg, status
+
+
+class WeightBudget:
+    """REQUEST_WEIGHT per calendar minute, as Binance counts it (6000 by default)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._minute = -1
+        self.used = 0
+        self.forced_until = 0.0  # injected 429s until this wall time
+
+    def charge(self, weight: int, now: float) -> float | None:
+        """Count `weight`; None if within budget, else the Retry-After seconds."""
+        minute = int(now // 60)
+        if minute != self._minute:
+            self._minute, self.used = minute, 0
+        if now < self.forced_until:
+            return self.forced_until - now
+        self.used += weight
+        if self.used > self.limit:
+            return (minute + 1) * 60 - now
+        return None
+
+    def used_now(self, now: float) -> int:
+        return self.used if int(now // 60) == self._minute else 0
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=msgspec.json.encode(body), content_type="application/json"
+    )
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return None
+    if not text.lstrip("-").isdigit() or len(text) > 20:
+        raise ApiError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+        )
+    return int(text)
+
+
+def _symbols_param(request: web.Request) -> list[str] | None:
+    text = request.query.get("symbols")
+    if text is None:
+        return None
+    try:
+        names = msgspec.json.decode(text, type=list[str])
+    except msgspec.DecodeError:
+        raise ApiError(-1100, "Illegal characters found in parameter 'symbols'.") from None
+    return names
+
+
+class RestApi:
+    """Handlers and middleware over one Market; `refusing` says whether an outage is on."""
+
+    def __init__(self, market: Market, budget: WeightBudget, refusing: Callable[[], bool]) -> None:
+        self.market = market
+        self.budget = budget
+        self.refusing = refusing
+        self._info = exchange_info.Catalogue(
+            [state.listing for state in market.states], budget.limit
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v3/exchangeInfo", self.exchange_info),
+            web.get("/api/v3/klines", self.klines),
+            web.get("/api/v3/uiKlines", self.klines),
+            web.get("/api/v3/ticker/price", self.ticker_price),
+            web.get("/api/v3/ping", self.ping),
+            web.get("/api/v3/time", self.time),
+        ]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        now = time.time()
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        if self.refusing():
+            response: web.StreamResponse = _json(
+                {"code": -1000, "msg": "Service unavailable."}, 503
+            )
+        else:
+            retry_after = self.budget.charge(_weight(request), now)
+            if retry_after is not None:
+                limit = self.budget.limit
+                response = _json(
+                    {
+                        "code": -1003,
+                        "msg": f"Too much request weight used; current limit is "
+                        f"{limit} request weight per 1 MINUTE. Please use WebSocket Streams for "
+                        "live updates to avoid polling the API.",
+                    },
+                    429,
+                )
+                response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+            else:
+                try:
+                    response = await handler(request)
+                except ApiError as exc:
+                    response = _json({"code": exc.code, "msg": exc.msg}, exc.status)
+        used = str(self.budget.used_now(now))
+        response.headers[WEIGHT_HEADER] = used
+        response.headers["x-mbx-used-weight"] = used
+        return response
+
+    def _state(self, symbol: str | None) -> SymbolState:
+        if not symbol:
+            raise ApiError(
+                -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+            )
+        state = self.market.by_symbol.get(symbol)
+        if state is None:
+            raise ApiError(-1121, "Invalid symbol.")
+        return state
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return _json({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        return _json({"serverTime": int(time.time() * 1000)})
+
+    async def exchange_info(self, request: web.Request) -> web.Response:
+        names: list[str] | None = None
+        if "symbol" in request.query:
+            names = [request.query["symbol"]]
+        elif "symbols" in request.query:
+            names = _symbols_param(request)
+        status = request.query.get("symbolStatus")
+        if names is not None:
+            if status is not None:
+                raise ApiError(-1106, "Parameter 'symbolStatus' sent when not required.")
+            if any(name not in self.market.by_symbol for name in names):
+                raise ApiError(-1121, "Invalid symbol.")
+        body = self._info.render(int(time.time() * 1000), names, status)
+        return web.Response(body=body, content_type="application/json")
+
+    async def ticker_price(self, request: web.Request) -> web.Response:
+        def item(state: SymbolState) -> dict[str, str]:
+            return {
+                "symbol": state.symbol,
+                "price": decimal_text(state.price, state.listing.price_decimals),
+            }
+
+        status = request.query.get("symbolStatus")
+        if "symbol" in request.query:
+            state = self._state(request.query["symbol"])
+            if status is not None and state.listing.status != status:
+                raise ApiError(
+                    -1220, "The symbol's status does not match the requested symbolStatus."
+                )
+            return _json(item(state))
+        names = _symbols_param(request)
+        states = self.market.states if names is None else [self._state(name) for name in names]
+        return _json(
+            [item(state) for state in states if status is None or state.listing.status == status]
+        )
+
+    async def klines(self, request: web.Request) -> web.Response:
+        state = self._state(request.query.get("symbol"))
+        interval = request.query.get("interval")
+        if not interval:
+            raise ApiError(
+                -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."
+            )
+        if interval not in SECONDS:
+            raise ApiError(-1120, "Invalid interval.")
+        limit = _int_param(request, "limit")
+        limit = 500 if limit is None else limit
+        if not 1 <= limit <= MAX_KLINES:
+            raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        start_ms, end_ms = _int_param(request, "startTime"), _int_param(request, "endTime")
+        if start_ms is not None and end_ms is not None and start_ms > end_ms:
+            raise ApiError(-1023, "Start time is greater than end time.")
+        offset = parse_time_zone(request.query.get("timeZone", "0"))
+        if offset is None:
+            raise ApiError(-1100, "Illegal characters found in parameter 'timeZone'.")
+        rows = kline_rows(state, interval, offset, start_ms, end_ms, limit)
+        return web.Response(body=msgspec.json.encode(rows), content_type="application/json")
+
+
+def kline_rows(
+    state: SymbolState,
+    interval: str,
+    offset: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    limit: int,
+) -> list[list[int | str]]:
+    """Bars whose open time is in [start_ms, end_ms] (inclusive), oldest first, at most `limit`:
+    the first `limit` from startTime if given, else the last `limit` up to endTime / now."""
+    bars: SecondBars = state.bars
+    if not len(bars):
+        return []
+    last_second = bars.sec[-1]
+    if start_ms is None:
+        first_open = bucket_open(bars.sec[0], interval, offset)
+    else:
+        first_second = -(-start_ms // 1000)
+        first_open = bucket_open(first_second, interval, offset)
+        if first_open != first_second:
+            first_open = bucket_next(first_open, interval, offset)
+    end_second = min(last_second, end_ms // 1000) if end_ms is not None else last_second
+    if end_second < first_open:
+        return []
+    scan_end = bucket_next(bucket_open(end_second, interval, offset), interval, offset) - 1
+    length = SECONDS[interval]
+    if start_ms is None and length:
+        first_open = max(
+            first_open, bucket_open(end_second, interval, offset) - (limit - 1) * length
+        )
+    selected = [
+        bar
+        for bar in bars.aggregate(interval, first_open, scan_end, offset)
+        if bar.open <= end_second
+    ]
+    selected = selected[:limit] if start_ms is not None else selected[-limit:]
+    pd, qd = state.listing.price_decimals, state.listing.qty_decimals
+    return [
+        [
+            bar.open * 1000,
+            decimal_text(bar.o, pd),
+            decimal_text(bar.h, pd),
+            decimal_text(bar.low, pd),
+            decimal_text(bar.c, pd),
+            decimal_text(bar.v, qd),
+            bucket_next(bar.open, interval, offset) * 1000 - 1,
+            decimal_text(bar.q, pd + qd),
+            bar.trades,
+            decimal_text(bar.taker_v, qd),
+            decimal_text(bar.taker_q, pd + qd),
+            "0",
+        ]
+        for bar in selected
+    ]
+
+
+def _weight(request: web.Request) -> int:
+    path = request.path
+    if path.endswith("/exchangeInfo"):
+        return 20
+    if path.endswith("/ticker/price"):
+        return 2 if "symbol" in request.query else 4
+    if path.endswith("Klines") or path.endswith("/klines"):
+        return 2
+    return 1
