@@ -3,6 +3,11 @@
 Three things per symbol: the latest price (1 h TTL), the last 4 hours of the series
 (a sorted set by ts, trimmed on write) and interval aggregates (24 h TTL).
 Implementations: `MemoryCache` (embedded default) and `RedisCache`.
+
+The series has a *floor*: the time from which the cache holds every point. The first write
+sets it (so a fresh or emptied cache never claims history it lacks) and `mark_gap` raises it
+when points were lost; `series()` misses (returns []) for a range that starts below it, so
+readers take the range from the store instead of serving a hole.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ class PriceCache(Protocol):
         """Latest point of each symbol that has one."""
 
     async def series(self, symbol: str, start_ms: int, end_ms: int) -> list[PricePoint]:
-        """Cached points with start_ms <= ts <= end_ms, oldest first."""
+        """Cached points with start_ms <= ts <= end_ms, oldest first; [] if start_ms < the floor."""
+
+    async def mark_gap(self, until_ms: int) -> None:
+        """Points before `until_ms` may be missing: raise the floor to it (never lowers it)."""
 
     async def aggregate(self, symbol: str, interval_start_ms: int) -> IntervalAggregate | None: ...
 

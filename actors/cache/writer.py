@@ -1,0 +1,147 @@
+"""CacheWriter: keeps the price cache current from the bus group `cache-writer` (DESIGN.md §2.3)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from actors import metrics
+from actors.bus.base import Batch, Bus, Subscription
+from actors.cache.aggregates import IntervalAggregator
+from actors.cache.base import CacheError, PriceCache
+from actors.core.actor import Actor
+from actors.core.backoff import Backoff
+from actors.store.intervals import IntervalScheme
+
+GROUP = "cache-writer"
+
+
+class CacheWriter(Actor[None]):
+    """Writes each batch's points, and the interval aggregates they change, to the cache.
+
+    The cache is best effort, but a hole in it would be served as data, so: a batch is acked
+    once written; while the cache is down, batches wait (unacked) in a retry buffer and are
+    retried with capped backoff, and the bus keeps being read so the feed never waits on the
+    cache. Overflow rule: past `buffer_limit` points the oldest batches are dropped, counted in
+    `bs_cache_dropped_points_total` and acked, and the cache's series floor is raised past them
+    (`mark_gap`) so readers take that range from the store. Aggregates are folded when a batch
+    arrives, so they stay whole even when points are dropped; an interval's aggregate is written
+    once it closes (again if late points change it), and only for intervals that began after
+    `aggregates_since_ms` (default: construction time): never a partial one.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        cache: PriceCache,
+        scheme: IntervalScheme,
+        *,
+        name: str = "cache-writer",
+        consumer: str = "cache-writer-1",
+        buffer_limit: int = 100_000,
+        backoff: Backoff | None = None,
+        read_timeout: float = 0.5,
+        aggregates_since_ms: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name)
+        self.bus = bus
+        self.cache = cache
+        self.consumer = consumer
+        self.buffer_limit = buffer_limit
+        self.backoff = backoff or Backoff(base=0.2, cap=5.0)
+        self.read_timeout = read_timeout
+        self.clock = clock
+        since = int(time.time() * 1000) if aggregates_since_ms is None else aggregates_since_ms
+        self.aggregator = IntervalAggregator(scheme, since_ms=since)
+        self.cache_ok = True
+        self.failures = 0
+        self._pending: deque[Batch] = deque()
+        self._pending_points = 0
+        self._gap_until: int | None = None
+        self._retry_at = 0.0
+        self._sub: Subscription | None = None
+        label = getattr(cache, "kind", type(cache).__name__)
+        self._written = metrics.CACHE_WRITES.labels(label)
+        self._failed = metrics.CACHE_FAILURES.labels(label)
+        self._dropped = metrics.CACHE_DROPPED.labels(label)
+        metrics.CACHE_BUFFERED.labels(label).set_function(lambda: self._pending_points)
+
+    @property
+    def buffered(self) -> int:
+        """Points read from the bus and not yet in the cache."""
+        return self._pending_points
+
+    async def on_start(self) -> None:
+        await self._close_subscription()
+        self._sub = await self.bus.group(GROUP, self.consumer)
+        # Batches still held from before a restart are delivered again by the bus.
+        self._pending.clear()
+        self._pending_points = 0
+        self.spawn(self._run(self._sub), "consume")
+
+    async def on_stop(self) -> None:
+        if self._pending and self._sub is not None:
+            await self._flush(self._sub)  # one last try; unacked batches stay with the bus
+        await self._close_subscription()
+
+    async def _close_subscription(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            await sub.close()
+
+    async def _run(self, sub: Subscription) -> None:
+        while not self.should_stop:
+            wait = self.read_timeout
+            if self._pending:
+                wait = min(wait, max(0.0, self._retry_at - self.clock()))
+            batch = await sub.read(wait)
+            if batch is not None:
+                await self._accept(sub, batch)
+            if self._pending and self.clock() >= self._retry_at:
+                await self._flush(sub)
+
+    async def _accept(self, sub: Subscription, batch: Batch) -> None:
+        self.aggregator.add(batch.points)
+        self._pending.append(batch)
+        self._pending_points += len(batch.points)
+        while self._pending_points > self.buffer_limit and len(self._pending) > 1:
+            dropped = self._pending.popleft()
+            self._pending_points -= len(dropped.points)
+            self._dropped.inc(len(dropped.points))
+            if dropped.points:
+                newest = max(point.ts for point in dropped.points) + 1
+                self._gap_until = max(self._gap_until or newest, newest)
+            await sub.ack(dropped)
+
+    async def _flush(self, sub: Subscription) -> None:
+        points = [point for batch in self._pending for point in batch.points]
+        aggregates = self.aggregator.ready()
+        try:
+            await self.cache.put_points(points)
+            await self.cache.put_aggregates(aggregates)
+            if self._gap_until is not None:
+                await self.cache.mark_gap(self._gap_until)
+        except CacheError as exc:
+            self._failed.inc()
+            self.failures += 1
+            delay = self.backoff.next()
+            self._retry_at = self.clock() + delay
+            if self.cache_ok:
+                self.log.warning("cache write failed (%s); holding points and retrying", exc)
+            self.cache_ok = False
+            return
+        if not self.cache_ok:
+            self.log.info("cache writes recovered after %d failed attempts", self.failures)
+        self.cache_ok = True
+        self.failures = 0
+        self.backoff.reset()
+        self._retry_at = 0.0
+        self._gap_until = None
+        self.aggregator.written(aggregates)
+        self._written.inc(len(points))
+        while self._pending:
+            batch = self._pending.popleft()
+            self._pending_points -= len(batch.points)
+            await sub.ack(batch)

@@ -1,0 +1,131 @@
+"""RedisCache against the real Redis: keys under the prefix, TTLs, the 4-hour trim, aggregates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from actors.cache.base import (
+    AGGREGATE_TTL_SECONDS,
+    LATEST_TTL_SECONDS,
+    SERIES_WINDOW_MS,
+    CacheError,
+)
+from actors.cache.redis import RedisCache
+from actors.messages import IntervalAggregate
+from actors.messages import PricePoint as P
+from tests.conftest import RedisHandle
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.timeout(30)
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+async def cache(redis: RedisHandle) -> AsyncIterator[RedisCache]:
+    cache = RedisCache.from_url(redis.url, redis.prefix)
+    yield cache
+    await cache.close()
+
+
+async def test_latest_has_a_one_hour_ttl_and_never_goes_back(
+    cache: RedisCache, redis: RedisHandle
+) -> None:
+    await cache.put_points([P("BTCUSDT", T0 + 5000, 2.0, 1.5), P("ETHUSDT", T0, 3.0)])
+    await cache.put_points([P("BTCUSDT", T0 + 1000, 1.0, backfill=True)])  # a late backfill
+    latest = await cache.latest(["BTCUSDT", "ETHUSDT", "XRPUSDT"])
+    assert latest == {
+        "BTCUSDT": P("BTCUSDT", T0 + 5000, 2.0, 1.5),
+        "ETHUSDT": P("ETHUSDT", T0, 3.0),
+    }
+    ttl = await redis.client.ttl(f"{redis.prefix}price:BTCUSDT")
+    assert LATEST_TTL_SECONDS - 5 <= ttl <= LATEST_TTL_SECONDS
+    await cache.put_points([P("BTCUSDT", T0 + 5000, 2.5)])  # same ts again: the later write wins
+    assert (await cache.latest(["BTCUSDT"]))["BTCUSDT"].price == 2.5
+
+
+async def test_everything_lives_under_the_prefix(cache: RedisCache, redis: RedisHandle) -> None:
+    await cache.put_points([P("BTCUSDT", T0, 1.0)])
+    await cache.put_aggregates([IntervalAggregate("BTCUSDT", T0, T0 + 1, 1, 1.0, 1.0, 1.0, 1.0, 1)])
+    keys = [key.decode() async for key in redis.client.scan_iter(match=redis.prefix + "*")]
+    assert sorted(keys) == [
+        f"{redis.prefix}{name}"
+        for name in (f"agg:BTCUSDT:{T0}", "price:BTCUSDT", "series-floor", "series:BTCUSDT")
+    ]
+
+
+async def test_series_is_a_sorted_set_with_one_member_per_second(
+    cache: RedisCache, redis: RedisHandle
+) -> None:
+    await cache.put_points([P("A", T0 + 3000, 3.0), P("A", T0 + 1000, 1.0, 0.5, True)])
+    await cache.put_points([P("A", T0 + 2000, 2.0), P("A", T0 + 3400, 3.5)])
+    await cache.put_points([P("A", T0 + 2000, 2.0)])  # delivered twice
+    assert await cache.series("A", T0 + 1000, T0 + 10_000) == [
+        P("A", T0 + 1000, 1.0, 0.5, True),
+        P("A", T0 + 2000, 2.0),
+        P("A", T0 + 3400, 3.5),
+    ]
+    key = f"{redis.prefix}series:A"
+    assert await redis.client.type(key) == b"zset"
+    assert await redis.client.zcard(key) == 3
+    assert 0 < await redis.client.pttl(key) <= SERIES_WINDOW_MS
+
+
+async def test_series_is_trimmed_to_four_hours_on_write(
+    cache: RedisCache, redis: RedisHandle
+) -> None:
+    step = 60_000
+    first = [P("A", T0 + i * step, float(i)) for i in range(60)]
+    await cache.put_points(first)
+    newest = T0 + SERIES_WINDOW_MS + 30 * step
+    await cache.put_points([P("A", newest, 1.0)])
+    members = await redis.client.zrange(f"{redis.prefix}series:A", 0, -1, withscores=True)
+    scores = [int(score) for _, score in members]
+    assert scores[0] == T0 + 30 * step  # exactly 4 h before the newest point is kept
+    assert scores[-1] == newest and len(scores) == 31
+
+
+async def test_series_misses_below_the_floor(cache: RedisCache, redis: RedisHandle) -> None:
+    await cache.put_points([P("A", T0 + 5000, 5.0), P("A", T0 + 6000, 6.0)])
+    assert await cache.series("A", T0, T0 + 10_000) == []
+    assert len(await cache.series("A", T0 + 5000, T0 + 10_000)) == 2
+    await cache.mark_gap(T0 + 5500)
+    await cache.mark_gap(T0)  # never lowered
+    assert await cache.series("A", T0 + 5000, T0 + 10_000) == []
+    assert [p.ts for p in await cache.series("A", T0 + 5500, T0 + 10_000)] == [T0 + 6000]
+    assert 0 < await redis.client.pttl(f"{redis.prefix}series-floor") <= SERIES_WINDOW_MS
+
+
+async def test_aggregates_round_trip_with_a_day_ttl(
+    cache: RedisCache, redis: RedisHandle
+) -> None:
+    aggs = [
+        IntervalAggregate("A", T0, T0 + 14_400_000, 1, 1.0, 2.0, 0.5, 1.5, 10),
+        IntervalAggregate("B", T0, T0 + 14_400_000, 1, 3.0, 3.0, 3.0, 3.0, 1),
+    ]
+    await cache.put_aggregates(aggs)
+    assert await cache.aggregate("A", T0) == aggs[0]
+    assert await cache.aggregate("B", T0) == aggs[1]
+    assert await cache.aggregate("A", T0 + 1) is None
+    ttl = await redis.client.ttl(f"{redis.prefix}agg:A:{T0}")
+    assert AGGREGATE_TTL_SECONDS - 5 <= ttl <= AGGREGATE_TTL_SECONDS
+
+
+async def test_unreachable_redis_is_a_cache_error_not_a_crash() -> None:
+    cache = RedisCache.from_url(f"redis://127.0.0.1:{free_port()}/0", "nobody:", timeout=0.5)
+    try:
+        assert await cache.ping() is False
+        with pytest.raises(CacheError):
+            await cache.put_points([P("A", T0, 1.0)])
+        with pytest.raises(CacheError):
+            await cache.latest(["A"])
+        with pytest.raises(CacheError):
+            await cache.series("A", T0, T0 + 1)
+        with pytest.raises(CacheError):
+            await cache.aggregate("A", T0)
+        with pytest.raises(CacheError):
+            await cache.mark_gap(T0)
+    finally:
+        await cache.close()
