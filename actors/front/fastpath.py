@@ -140,6 +140,13 @@ class FastPath:
             self._dropped.inc(dropped)
         return sent
 
+    def release_poll(self, eio_sid: str) -> None:
+        """Answer a polling client's pending GET when its socket closes (python-engineio would
+        otherwise hold it until the ping timeout, and a closing client waits for it)."""
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is not None and not sock.upgraded:
+            sock.queue.put_nowait(None)
+
     def backlog(self) -> int:
         """Bytes written to websocket clients and not yet taken by the kernel."""
         return sum(conn.transport.get_write_buffer_size() for conn in self.direct.values())

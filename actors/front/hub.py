@@ -82,7 +82,7 @@ class BroadcastHub(Actor[None]):
         self._dirty: set[str] = set()
         self._list_due = 0.0
         self._interval_of: dict[str, int] = {}
-        self._connected: set[str] = set()
+        self._connected: dict[str, str | None] = {}  # sid -> engine.io sid
         self._register_handlers()
 
     # wiring -------------------------------------------------------------
@@ -145,12 +145,14 @@ class BroadcastHub(Actor[None]):
             await self.documented.unsubscribe(sid, payload)
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        self._connected.add(sid)
+        self._connected[sid] = self.ctx.eio_sid(sid)
         metrics.SIO_CLIENTS.set(len(self._connected))
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self._connected.discard(sid)
+        eio_sid = self._connected.pop(sid, None)
         self.lists.remove(sid)
+        if eio_sid is not None:
+            self.fast.release_poll(eio_sid)
         metrics.SIO_CLIENTS.set(len(self._connected))
 
     # lifecycle ----------------------------------------------------------

@@ -16,6 +16,8 @@ from aiohttp import web
 from actors.bus.memory import MemoryBus
 from actors.cache.base import CacheError
 from actors.cache.reader import PriceReader
+from actors.feed.status import FeedStatusBoard
+from actors.front.app import FrontDeps, build_app
 from actors.front.hub import BroadcastHub
 from actors.messages import IntervalAggregate, NewSymbol, PricePoint
 from actors.store import IntervalScheme, Store
@@ -107,24 +109,46 @@ async def seed_symbols(store: Store, symbols: Sequence[str] = SYMBOLS) -> None:
     await store.upsert_symbols([NewSymbol(s, s.removesuffix("USDT"), "USDT") for s in symbols])
 
 
+async def start_hub(
+    store: Store,
+    serve_app: Callable[[web.Application], Awaitable[str]],
+    *,
+    full_app: bool = False,
+    **hub_options: Any,
+) -> HubEnv:
+    """A started hub on its own app, or (`full_app`) on the front's whole app with REST."""
+    await seed_symbols(store)
+    scheme = IntervalScheme()
+    bus = MemoryBus()
+    cache = DownCache()
+    reader = PriceReader(cache, store, scheme)
+    settings = make_settings()
+    hub_options.setdefault("interval_close_delay", 0.0)
+    hub = BroadcastHub(bus, reader, store, scheme, settings, **hub_options)
+    if full_app:
+        deps = FrontDeps(settings, store, reader, FeedStatusBoard(), cache, hub=hub)
+        app = build_app(settings, deps)
+    else:
+        app = web.Application()
+    hub.attach(app)
+    url = await serve_app(app)
+    await hub.start()
+    return HubEnv(hub, bus, store, url)
+
+
+async def stop_hub(env: HubEnv) -> None:
+    for client in env.clients:
+        await client.sio.disconnect()
+    await env.hub.stop()
+
+
 @pytest.fixture
 async def hub_env(
     sqlite_store: Store, serve_app: Callable[[web.Application], Awaitable[str]]
 ) -> AsyncIterator[HubEnv]:
-    await seed_symbols(sqlite_store)
-    scheme = IntervalScheme()
-    bus = MemoryBus()
-    reader = PriceReader(DownCache(), sqlite_store, scheme)
-    hub = BroadcastHub(bus, reader, sqlite_store, scheme, make_settings(), interval_close_delay=0.0)
-    app = web.Application()
-    hub.attach(app)
-    url = await serve_app(app)
-    await hub.start()
-    env = HubEnv(hub, bus, sqlite_store, url)
+    env = await start_hub(sqlite_store, serve_app)
     yield env
-    for client in env.clients:
-        await client.sio.disconnect()
-    await hub.stop()
+    await stop_hub(env)
 
 
 def now_ms() -> int:
