@@ -196,7 +196,7 @@ class Services(msgspec.Struct, frozen=True, rename="camel"):
 
     binance_web_socket: ServiceState
     redis: ServiceState
-    socket_io: SocketStats
+    socket_io: SocketStats = msgspec.field(name="socketIO")
 
 
 class StatusView(msgspec.Struct, frozen=True):

@@ -1,4 +1,4 @@
-"""A running REST app over a real SQLite store and a real HTTP client, for tests/integration/test_api_*."""
+"""A running REST app on a real SQLite store and a real HTTP client, for test_api_*."""
 
 from __future__ import annotations
 
@@ -130,15 +130,21 @@ class Api:
                 body = raw.decode()
             return Reply(response.status, body, response.headers)
 
-    async def register(self, email: str, password: str = "password-123", name: str = "Ann") -> Reply:
+    async def register(
+        self, email: str, password: str = "password-123", name: str = "Ann"
+    ) -> Reply:
         reply = await self.call(
-            "POST", "/api/v1/users/register", json={"name": name, "email": email, "password": password}
+            "POST",
+            "/api/v1/users/register",
+            json={"name": name, "email": email, "password": password},
         )
         assert reply.status == 201, reply.body
         return reply
 
     async def login(self, email: str, password: str = "password-123") -> str:
-        reply = await self.call("POST", "/api/v1/users/login", json={"email": email, "password": password})
+        reply = await self.call(
+            "POST", "/api/v1/users/login", json={"email": email, "password": password}
+        )
         assert reply.status == 200, reply.body
         token: str = reply.data["accessToken"]
         return token

@@ -29,13 +29,17 @@ def _b64(data: dict[str, object]) -> str:
 
 async def _admin_claims(api: Api) -> dict[str, object]:
     token = await api.admin_token()
-    claims: dict[str, object] = jwt.decode(token, api.settings.jwt_access_secret, algorithms=["HS256"])
+    claims: dict[str, object] = jwt.decode(
+        token, api.settings.jwt_access_secret, algorithms=["HS256"]
+    )
     return claims
 
 
 @pytest.mark.parametrize("bare", [False, True])
 async def test_admin_token_as_bearer_or_bare(api: Api, bare: bool) -> None:
-    reply = await api.call("POST", ADMIN_ROUTE, json=SYMBOL, token=await api.admin_token(), bare=bare)
+    reply = await api.call(
+        "POST", ADMIN_ROUTE, json=SYMBOL, token=await api.admin_token(), bare=bare
+    )
     assert reply.status == 201, reply.body
     assert reply.data["symbol"] == "BTCUSDT"
 
@@ -44,7 +48,9 @@ async def test_no_token_is_401(api: Api) -> None:
     reply = await api.call("POST", ADMIN_ROUTE, json=SYMBOL)
     assert reply.status == 401 and reply.body["success"] is False
     assert reply.paths == ["authorization"]
-    assert (await api.call("POST", ADMIN_ROUTE, json=SYMBOL, headers={"Authorization": "Bearer "})).status == 401
+    assert (
+        await api.call("POST", ADMIN_ROUTE, json=SYMBOL, headers={"Authorization": "Bearer "})
+    ).status == 401
 
 
 async def test_user_token_on_admin_route_is_403(api: Api) -> None:
@@ -65,7 +71,9 @@ async def test_auth_is_checked_before_the_body(api: Api) -> None:
 async def test_expired_token_is_401(api: Api) -> None:
     claims = await _admin_claims(api)
     past = int(time.time()) - 7200
-    token = jwt.encode({**claims, "iat": past, "exp": past + 60}, api.settings.jwt_access_secret, algorithm="HS256")
+    token = jwt.encode(
+        {**claims, "iat": past, "exp": past + 60}, api.settings.jwt_access_secret, algorithm="HS256"
+    )
     reply = await api.call("POST", ADMIN_ROUTE, json=SYMBOL, token=token)
     assert reply.status == 401 and "expired" in reply.body["message"]
 
@@ -82,7 +90,9 @@ async def test_tampered_payload_is_401(api: Api) -> None:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     forged = ".".join((header, _b64({**claims, "role": "admin"}), signature))
     assert (await api.call("POST", ADMIN_ROUTE, json=SYMBOL, token=forged)).status == 401
-    assert (await api.call("POST", ADMIN_ROUTE, json=SYMBOL, token=user_token[:-3] + "abc")).status == 401
+    assert (
+        await api.call("POST", ADMIN_ROUTE, json=SYMBOL, token=user_token[:-3] + "abc")
+    ).status == 401
 
 
 async def test_alg_none_is_401(api: Api) -> None:
@@ -91,7 +101,9 @@ async def test_alg_none_is_401(api: Api) -> None:
     assert (await api.call("POST", ADMIN_ROUTE, json=SYMBOL, token=unsigned)).status == 401
 
 
-@pytest.mark.parametrize("header", ["Basic abc", "Bearer a b", "garbage with spaces", "Bearer x.y.z"])
+@pytest.mark.parametrize(
+    "header", ["Basic abc", "Bearer a b", "garbage with spaces", "Bearer x.y.z"]
+)
 async def test_malformed_authorization_is_401(api: Api, header: str) -> None:
     reply = await api.call("POST", ADMIN_ROUTE, json=SYMBOL, headers={"Authorization": header})
     assert reply.status == 401
@@ -99,7 +111,9 @@ async def test_malformed_authorization_is_401(api: Api, header: str) -> None:
 
 async def test_token_of_a_deleted_account_is_401(api: Api) -> None:
     claims = await _admin_claims(api)
-    ghost = jwt.encode({**claims, "userId": "no-such-user"}, api.settings.jwt_access_secret, algorithm="HS256")
+    ghost = jwt.encode(
+        {**claims, "userId": "no-such-user"}, api.settings.jwt_access_secret, algorithm="HS256"
+    )
     assert (await api.call("POST", ADMIN_ROUTE, json=SYMBOL, token=ghost)).status == 401
 
 

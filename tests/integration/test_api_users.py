@@ -40,7 +40,9 @@ async def test_register_answers_the_user_without_its_hash(api: Api) -> None:
 
 @pytest.mark.parametrize("path", [REGISTER, "/api/v1/users/create"])
 @pytest.mark.parametrize("role", ["admin", "superAdmin"])
-async def test_a_role_in_the_body_never_grants_more_than_user(api: Api, path: str, role: str) -> None:
+async def test_a_role_in_the_body_never_grants_more_than_user(
+    api: Api, path: str, role: str
+) -> None:
     reply = await api.call("POST", path, json=_body(f"{role}@example.com", role=role))
     assert reply.status == 201 and reply.data["role"] == "user"
     token = await api.login(f"{role}@example.com")
@@ -77,7 +79,9 @@ async def test_invalid_registration_is_400_naming_the_field(
 
 
 async def test_bad_bodies_are_400_413_415_never_500(api: Api) -> None:
-    malformed = await api.call("POST", REGISTER, data=b"{not json", headers={"Content-Type": "application/json"})
+    malformed = await api.call(
+        "POST", REGISTER, data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert malformed.status == 400 and malformed.paths == ["body"]
     empty = await api.call("POST", REGISTER, data=b"", headers={"Content-Type": "application/json"})
     assert empty.status == 400
@@ -94,7 +98,9 @@ async def test_bad_bodies_are_400_413_415_never_500(api: Api) -> None:
 
 async def test_login_token_carries_the_dashboard_claims(api: Api) -> None:
     user = (await api.register("claims@example.com", name="Claire")).data
-    reply = await api.call("POST", LOGIN, json={"email": "CLAIMS@example.com", "password": "password-123"})
+    reply = await api.call(
+        "POST", LOGIN, json={"email": "CLAIMS@example.com", "password": "password-123"}
+    )
     assert reply.status == 200 and set(reply.data) == {"accessToken"}
     token = reply.data["accessToken"]
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
@@ -110,8 +116,12 @@ async def test_login_token_carries_the_dashboard_claims(api: Api) -> None:
 
 async def test_wrong_password_and_unknown_email_are_the_same_401(api: Api) -> None:
     await api.register("who@example.com")
-    wrong = await api.call("POST", LOGIN, json={"email": "who@example.com", "password": "nope-nope"})
-    unknown = await api.call("POST", LOGIN, json={"email": "nobody@example.com", "password": "nope-nope"})
+    wrong = await api.call(
+        "POST", LOGIN, json={"email": "who@example.com", "password": "nope-nope"}
+    )
+    unknown = await api.call(
+        "POST", LOGIN, json={"email": "nobody@example.com", "password": "nope-nope"}
+    )
     assert wrong.status == unknown.status == 401
     assert wrong.body["message"] == unknown.body["message"]
 
@@ -120,9 +130,13 @@ async def test_failed_logins_per_email_get_429_with_retry_after(api: Api) -> Non
     await api.register("target@example.com")
     await api.register("other@example.com")
     for _ in range(10):
-        reply = await api.call("POST", LOGIN, json={"email": "target@example.com", "password": "wrong-guess"})
+        reply = await api.call(
+            "POST", LOGIN, json={"email": "target@example.com", "password": "wrong-guess"}
+        )
         assert reply.status == 401
-    limited = await api.call("POST", LOGIN, json={"email": "target@example.com", "password": "password-123"})
+    limited = await api.call(
+        "POST", LOGIN, json={"email": "target@example.com", "password": "password-123"}
+    )
     assert limited.status == 429 and limited.body["success"] is False
     assert 0 < int(limited.headers["Retry-After"]) <= 15 * 60
     # another account's normal session from the same client is not refused
@@ -137,13 +151,19 @@ async def test_successful_logins_are_never_counted(api: Api) -> None:
 
 async def test_failed_logins_per_ip_get_429(api: Api) -> None:
     for index in range(60):
-        reply = await api.call("POST", LOGIN, json={"email": f"x{index}@example.com", "password": "wrong-guess"})
+        reply = await api.call(
+            "POST", LOGIN, json={"email": f"x{index}@example.com", "password": "wrong-guess"}
+        )
         assert reply.status == 401
-    limited = await api.call("POST", LOGIN, json={"email": "fresh@example.com", "password": "wrong-guess"})
+    limited = await api.call(
+        "POST", LOGIN, json={"email": "fresh@example.com", "password": "wrong-guess"}
+    )
     assert limited.status == 429 and 0 < int(limited.headers["Retry-After"]) <= 60
 
 
-async def test_create_admin_command_creates_then_promotes(sqlite_url: str, serve_app: ServeApp) -> None:
+async def test_create_admin_command_creates_then_promotes(
+    sqlite_url: str, serve_app: ServeApp
+) -> None:
     settings = make_settings(DATABASE_URL=sqlite_url)
     assert await create_admin_command(settings, "boss@example.com", "boss-password", "Boss") == 0
     assert await create_admin_command(settings, "bad-email", "boss-password", "Boss") == 2
@@ -152,20 +172,32 @@ async def test_create_admin_command_creates_then_promotes(sqlite_url: str, serve
     await store.open()
     try:
         async with running_api(store, serve_app, DATABASE_URL=sqlite_url) as api:
-            boss = jwt.decode(await api.login("boss@example.com", "boss-password"), options={"verify_signature": False})
+            boss = jwt.decode(
+                await api.login("boss@example.com", "boss-password"),
+                options={"verify_signature": False},
+            )
             assert boss["role"] == "admin"
             await api.register("promote@example.com")
             user_token = await api.login("promote@example.com")
-            assert (await api.call("DELETE", "/api/v1/symbols/none", token=user_token)).status == 403
-            assert await create_admin_command(settings, "promote@example.com", "new-password-1", "P") == 0
+            assert (
+                await api.call("DELETE", "/api/v1/symbols/none", token=user_token)
+            ).status == 403
+            assert (
+                await create_admin_command(settings, "promote@example.com", "new-password-1", "P")
+                == 0
+            )
             # the old token now works on admin routes: the role is read from the store
-            assert (await api.call("DELETE", "/api/v1/symbols/none", token=user_token)).status == 404
+            assert (
+                await api.call("DELETE", "/api/v1/symbols/none", token=user_token)
+            ).status == 404
             assert await api.login("promote@example.com", "new-password-1")
     finally:
         await store.close()
 
 
-async def test_super_admin_from_the_environment_is_made_once(sqlite_store: Store, serve_app: ServeApp) -> None:
+async def test_super_admin_from_the_environment_is_made_once(
+    sqlite_store: Store, serve_app: ServeApp
+) -> None:
     env = {"SUPER_ADMIN_EMAIL": "root@example.com", "SUPER_ADMIN_PASSWORD": "root-password"}
     for _ in range(2):  # a second start changes nothing
         async with running_api(sqlite_store, serve_app, **env) as api:
