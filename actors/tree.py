@@ -1,11 +1,174 @@
-"""Tree mode: the composition of each supervisord program (`binance-stats actor NAME`)."""
+"""Tree mode: the composition of each supervisord program (`binance-stats actor NAME`).
+
+Every program talks to the others over Redis: the bus stream, the cache, the feed heartbeats.
+Each one serves its own Prometheus metrics on 127.0.0.1:METRICS_BASE_PORT + its offset
+(front +0, cache-writer +1, db-writer +2, feed shard K +10+K; see grafana/prometheus.yml).
+Children start in list order and stop in reverse: resources first, the front's server last.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+
+from actors import metrics
+from actors.bus.redis import RedisBus
+from actors.cache.reader import PriceReader
+from actors.cache.redis import RedisCache
+from actors.cache.writer import CacheWriter
 from actors.config import Settings
-from actors.core.supervisor import Supervisor
+from actors.core.resource import Resource
+from actors.core.supervisor import ChildSpec, Supervisor
+from actors.feed.reader import build_feed_reader
+from actors.feed.rest_gate import RestGate
+from actors.feed.status import FeedStatusBoard
+from actors.feed.status_redis import RedisFeedStatus, RedisFeedStatusPublisher
+from actors.front.app import FrontDeps, build_app
+from actors.front.hub import BroadcastHub
+from actors.front.rest.system import ReadinessCheck
+from actors.front.server import FrontServer
+from actors.store import IntervalScheme, Store, open_store
+
+log = logging.getLogger("actors.tree")
+
+METRICS_OFFSETS = {"front": 0, "cache-writer": 1, "db-writer": 2, "feed": 10}
+DB_WRITER_SHUTDOWN = 45.0  # below supervisor.conf's stopwaitsecs=60 for db-writer
+
+
+def metrics_port(settings: Settings, name: str, shard: tuple[int, int]) -> int:
+    """The port a program serves its metrics on; feed shard K gets base + 10 + K."""
+    offset = METRICS_OFFSETS[name] + (shard[0] if name == "feed" else 0)
+    return settings.metrics_base_port + offset
+
+
+def redis_url(settings: Settings) -> str:
+    """Tree mode cannot run without Redis: exit with one line naming the variables."""
+    url = settings.redis.url
+    if url is None:
+        raise SystemExit("binance-stats actor: tree mode needs Redis: set REDIS_URL or REDIS_HOST")
+    return url
+
+
+class _Parts:
+    """The shared resources of one program, each opened and closed by a Resource child."""
+
+    def __init__(self, settings: Settings, name: str, shard: tuple[int, int]) -> None:
+        self.settings = settings
+        self.url = redis_url(settings)
+        self.prefix = settings.redis_prefix
+        self.scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+        self.port = metrics_port(settings, name, shard)
+        self.specs: list[ChildSpec] = []
+        self._metrics_served = False
+        self.specs.append(ChildSpec(Resource("metrics", self._serve_metrics, _nothing)))
+
+    async def _serve_metrics(self) -> None:
+        if not self._metrics_served:  # a restarted Resource keeps the listening thread
+            metrics.serve_metrics(self.port)
+            self._metrics_served = True
+            log.info("metrics on http://127.0.0.1:%d/metrics", self.port)
+
+    def store(self) -> Store:
+        store = open_store(self.settings.database_url, self.scheme)
+        self.specs.append(ChildSpec(Resource("store", store.open, store.close)))
+        return store
+
+    def bus(self) -> RedisBus:
+        bus = RedisBus.from_url(self.url, self.prefix)
+        self.specs.append(ChildSpec(Resource("bus", _nothing, bus.close)))
+        return bus
+
+    def cache(self) -> RedisCache:
+        cache = RedisCache.from_url(self.url, self.prefix)
+        self.specs.append(ChildSpec(Resource("cache", _nothing, cache.close)))
+        return cache
+
+    def client(self) -> aioredis.Redis:
+        client = aioredis.Redis.from_url(self.url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.specs.append(ChildSpec(Resource("redis", _nothing, client.aclose)))
+        return client
+
+
+async def _nothing() -> None:
+    return None
+
+
+def build_feed(settings: Settings, shard: tuple[int, int]) -> Supervisor:
+    """Feed shard K/N: exchange streams → PricePoints → the bus; heartbeats for the fronts."""
+    parts = _Parts(settings, "feed", shard)
+    store, bus, client = parts.store(), parts.bus(), parts.client()
+    board = FeedStatusBoard()
+    reader = build_feed_reader(
+        settings, shard, bus=bus, store=store, status=board, rest_gate=RestGate()
+    )
+    publisher = RedisFeedStatusPublisher(board, client, parts.prefix)
+    parts.specs += [ChildSpec(publisher), ChildSpec(reader)]
+    return Supervisor(f"feed-{shard[0]}", parts.specs)
+
+
+def build_cache_writer(settings: Settings) -> Supervisor:
+    """The bus group `cache-writer` → the Redis cache."""
+    parts = _Parts(settings, "cache-writer", (0, 1))
+    bus, cache = parts.bus(), parts.cache()
+    writer = CacheWriter(bus, cache, parts.scheme, consumer="cache-writer")
+    parts.specs.append(ChildSpec(writer))
+    return Supervisor("cache-writer", parts.specs)
+
+
+def build_db_writer(settings: Settings) -> Supervisor:
+    """The bus group `db-writer` → batched, idempotent store writes; flushes on TERM."""
+    from actors.db_writer import DbWriter
+
+    parts = _Parts(settings, "db-writer", (0, 1))
+    store, bus = parts.store(), parts.bus()
+    writer = DbWriter(
+        bus,
+        store,
+        flush_seconds=settings.db_flush_seconds,
+        retention_days=settings.retention_days,
+        consumer="db-writer",
+    )
+    parts.specs.append(ChildSpec(writer, shutdown=DB_WRITER_SHUTDOWN))
+    return Supervisor("db-writer", parts.specs)
+
+
+def build_front(settings: Settings) -> Supervisor:
+    """REST + Socket.IO on PORT; tails the bus (no group), so several fronts can run at once."""
+    parts = _Parts(settings, "front", (0, 1))
+    store, bus, cache, client = parts.store(), parts.bus(), parts.cache(), parts.client()
+    reader = PriceReader(cache, store, parts.scheme)
+    hub = BroadcastHub(bus, reader, store, parts.scheme, settings)
+    feed_status = RedisFeedStatus(client, parts.prefix)
+    deps = FrontDeps(
+        settings=settings,
+        store=store,
+        reader=reader,
+        feed_status=feed_status,
+        cache=cache,
+        hub=hub,
+        readiness=(ReadinessCheck("redis", cache.ping),),
+    )
+    app = build_app(settings, deps)
+    hub.attach(app)
+    server = FrontServer(app, settings.host, settings.port)
+    parts.specs += [ChildSpec(hub), ChildSpec(server)]
+    return Supervisor("front", parts.specs)
+
+
+PROGRAMS: dict[str, Callable[[Settings, tuple[int, int]], Supervisor]] = {
+    "feed": build_feed,
+    "cache-writer": lambda settings, _: build_cache_writer(settings),
+    "db-writer": lambda settings, _: build_db_writer(settings),
+    "front": lambda settings, _: build_front(settings),
+}
 
 
 def build_program(settings: Settings, name: str, shard: tuple[int, int]) -> Supervisor:
     """One program of supervisor.conf."""
-    raise SystemExit(f"binance-stats actor {name}: tree mode is not available yet")
+    try:
+        build = PROGRAMS[name]
+    except KeyError:
+        raise SystemExit(f"binance-stats actor: unknown program {name!r}") from None
+    return build(settings, shard)
