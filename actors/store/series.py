@@ -74,6 +74,20 @@ class Ohlc:
         )
 
 
+def walk_start(scheme: IntervalScheme, latest_ts: int, interval_hour: int | None) -> int:
+    """The interval to fold next when walking back: the one holding `latest_ts`, or with an hour
+    filter the latest interval at that hour that starts no later."""
+    start = scheme.start_of(latest_ts)
+    if interval_hour is not None:
+        start -= ((scheme.hour_of(start) - interval_hour) % 24) * HOUR_MS
+    return start
+
+
+def wants_intervals(scheme: IntervalScheme, count: int, interval_hour: int | None) -> bool:
+    """Whether a recent-intervals query can return anything at all."""
+    return count > 0 and (interval_hour is None or interval_hour in scheme.start_hours)
+
+
 async def walk_recent_intervals(
     scheme: IntervalScheme,
     count: int,
@@ -87,17 +101,15 @@ async def walk_recent_intervals(
     `aggregate(start)` folds one interval. Each step moves back at least one interval, and the
     walk ends at the oldest point, so it is bounded by the stored span.
     """
-    if count <= 0 or (interval_hour is not None and interval_hour not in scheme.start_hours):
+    if not wants_intervals(scheme, count, interval_hour):
         return []
     found: list[IntervalAggregate] = []
-    bound: int | None = None
+    bound = 2**62
     while len(found) < count:
-        ts = await latest_before(bound if bound is not None else 2**62)
+        ts = await latest_before(bound)
         if ts is None:
             break
-        start = scheme.start_of(ts)
-        if interval_hour is not None:
-            start -= ((scheme.hour_of(start) - interval_hour) % 24) * HOUR_MS
+        start = walk_start(scheme, ts, interval_hour)
         agg = await aggregate(start)
         if agg is not None:
             found.append(agg)

@@ -13,14 +13,14 @@ import time
 from collections.abc import Sequence
 
 from actors.messages import IntervalAggregate, NewSymbol, PricePoint, Stats24h, SymbolRecord, User
-from actors.store import sqlite_series as series
 from actors.store.base import DuplicateError
 from actors.store.intervals import IntervalScheme
-from actors.store.series import walk_recent_intervals
 from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
+from actors.store.sqlite_sealer import SeriesWriter
+from actors.store.sqlite_series import SCHEMA as SERIES_SCHEMA
+from actors.store.sqlite_series import SeriesReader
 
 ROLES = ("user", "admin")
-PRUNE_CHUNK = 20_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -90,16 +90,28 @@ def _bump_symbols(conn: sqlite3.Connection) -> None:
 class SqliteStore:
     """The Store on a SQLite file (`sqlite:///./data/binance_statistics.db`)."""
 
-    def __init__(self, url: str, scheme: IntervalScheme) -> None:
+    def __init__(
+        self,
+        url: str,
+        scheme: IntervalScheme,
+        *,
+        bucket_seconds: int = 900,
+        grace_seconds: int = 120,
+        packed: bool = True,
+    ) -> None:
+        """Points are sealed into packed buckets of `bucket_seconds` once the newest point is
+        `grace_seconds` past a bucket's end; `packed=False` keeps plain rows (a baseline)."""
         self.path = sqlite_path(url)
         self.scheme = scheme
+        self._series_writer = SeriesWriter(scheme, bucket_seconds, packed, grace_seconds)
+        self._series = SeriesReader(bucket_seconds)
         self._writer = ThreadConnection(self.path, "sqlite-writer")
         self._reader = ThreadConnection(self.path, "sqlite-reader")
 
     async def open(self) -> None:
         """Open both connections and create the schema; idempotent."""
         await self._writer.open()
-        await self._writer.run(lambda conn: conn.executescript(SCHEMA + series.SCHEMA))
+        await self._writer.run(lambda conn: conn.executescript(SCHEMA + SERIES_SCHEMA))
         await self._reader.open()
 
     async def close(self) -> None:
@@ -336,45 +348,41 @@ class SqliteStore:
     async def write_points(self, points: Sequence[PricePoint]) -> int:
         if not points:
             return 0
-        return await self._writer.run(series.write_points, points)
+        return await self._writer.run(self._series_writer.write, points)
 
     async def points_between(
         self, symbol: str, start_ms: int, end_ms: int, limit: int | None = None
     ) -> list[PricePoint]:
-        return await self._reader.run(series.points_between, symbol, start_ms, end_ms, limit)
+        return await self._reader.run(self._series.points_between, symbol, start_ms, end_ms, limit)
 
     async def latest_point(self, symbol: str) -> PricePoint | None:
-        return await self._reader.run(series.latest_point, symbol)
+        return await self._reader.run(self._series.latest_point, symbol)
 
     async def interval_aggregate(
         self, symbol: str, interval_start_ms: int
     ) -> IntervalAggregate | None:
         start = interval_start_ms
-        ohlc = await self._reader.run(series.fold, symbol, start, self.scheme.end_of(start))
+        ohlc = await self._reader.run(
+            self._series.fold, symbol, start, self.scheme.end_of(start) - 1
+        )
         return None if ohlc is None else ohlc.aggregate(symbol, self.scheme, start)
 
     async def recent_intervals(
         self, symbol: str, count: int, interval_hour: int | None = None
     ) -> list[IntervalAggregate]:
-        async def latest_before(ms: int) -> int | None:
-            return await self._reader.run(series.latest_before, symbol, ms)
-
-        async def aggregate(start: int) -> IntervalAggregate | None:
-            return await self.interval_aggregate(symbol, start)
-
-        return await walk_recent_intervals(
-            self.scheme, count, interval_hour, latest_before, aggregate
+        found = await self._reader.run(
+            self._series.recent_intervals, self.scheme, symbol, count, interval_hour
         )
+        return [ohlc.aggregate(symbol, self.scheme, start) for start, ohlc in found]
 
     async def stats_24h(self, now_ms: int) -> list[Stats24h]:
-        folds = await self._reader.run(series.fold_all, now_ms - 24 * 3_600_000, now_ms)
+        folds = await self._reader.run(self._series.fold_all, now_ms - 24 * 3_600_000 + 1, now_ms)
         return [folds[symbol].stats(symbol) for symbol in sorted(folds)]
 
     async def prune_before(self, ts_ms: int) -> int:
-        total = 0
-        while True:
-            # Separate short transactions, so queued writes run between chunks.
-            removed = await self._writer.run(series.prune_before, ts_ms, PRUNE_CHUNK)
+        total, done = 0, False
+        while not done:
+            # One short transaction per call, so queued writes run between chunks.
+            removed, done = await self._writer.run(self._series_writer.prune_chunk, ts_ms)
             total += removed
-            if removed < PRUNE_CHUNK:
-                return total
+        return total

@@ -1,16 +1,27 @@
-"""The price series in SQLite: one row per (symbol, second).
+"""The price series in SQLite, read side.
 
-Every function takes the connection of the thread it runs on (see sqlite_conn.ThreadConnection).
+Layout: new points land as plain rows in `points` (one per symbol and second, upserted, so a
+5 s flush is cheap and idempotent). The writer later seals each (symbol, bucket) of
+`bucket_seconds` into one packed blob in `bucket_data` (actors/store/packed.py) plus a summary
+row in `buckets` (count, open/high/low/close, the interval tag), and deletes the rows. A row
+written for a second that is already sealed is newer and wins over the blob until the writer
+merges it in. Every read therefore merges blobs and rows in one snapshot.
+
+Functions take the connection of the thread they run on (sqlite_conn.ThreadConnection).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import repeat
 
 from actors.messages import PricePoint
-from actors.store.series import Ohlc
-from actors.store.sqlite_conn import Transaction
+from actors.store.intervals import IntervalScheme
+from actors.store.packed import Columns, decode
+from actors.store.series import Ohlc, walk_start, wants_intervals
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -22,120 +33,263 @@ CREATE TABLE IF NOT EXISTS points (
     backfill INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (symbol, sec)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (
+    symbol TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    interval_start INTEGER NOT NULL,
+    interval_hour INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    first_ts INTEGER NOT NULL,
+    open REAL NOT NULL,
+    last_ts INTEGER NOT NULL,
+    close REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    PRIMARY KEY (symbol, bucket)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS buckets_by_time ON buckets (bucket);
+CREATE TABLE IF NOT EXISTS bucket_data (
+    id INTEGER PRIMARY KEY,
+    symbol TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE (symbol, bucket)
+);
+CREATE INDEX IF NOT EXISTS bucket_data_by_time ON bucket_data (bucket);
 """
 
-_UPSERT = (
-    "INSERT INTO points (symbol, sec, ms, price, pct, backfill) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (symbol, sec) DO UPDATE SET ms = excluded.ms, price = excluded.price, "
-    "pct = excluded.pct, backfill = excluded.backfill"
-)
+_ROW = "sec, ms, price, pct, backfill"
+_SUMMARY = "bucket, n, first_ts, open, last_ts, close, high, low"
+Summary = tuple[int, int, int, float, int, float, float, float]  # as _SUMMARY
+Staged = tuple[int, float, float, int, int]  # count, high, low, first sec, last sec
 
 
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the series tables; idempotent."""
-    conn.executescript(SCHEMA)
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Run several reads against one consistent state (a read transaction), re-entrantly."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
-def write_points(conn: sqlite3.Connection, points: Sequence[PricePoint]) -> int:
-    """Upsert points; within one call the later point of a second wins (executemany order)."""
-    rows = [(p.symbol, p.ts // 1000, p.ts % 1000, p.price, p.pct, int(p.backfill)) for p in points]
-    with Transaction(conn):
-        conn.executemany(_UPSERT, rows)
-    return len(rows)
+@dataclass(frozen=True)
+class SeriesReader:
+    """Queries over the merged series; `bucket_seconds` must match the writer's."""
 
+    bucket_seconds: int
 
-def _point(
-    symbol: str, sec: int, ms: int, price: float, pct: float | None, backfill: int
-) -> PricePoint:
-    return PricePoint(symbol, sec * 1000 + ms, price, pct, bool(backfill))
+    def _bucket(self, sec: int) -> int:
+        return sec - sec % self.bucket_seconds
 
-
-def points_between(
-    conn: sqlite3.Connection, symbol: str, start_ms: int, end_ms: int, limit: int | None
-) -> list[PricePoint]:
-    """Points with start_ms <= ts <= end_ms, oldest first, at most `limit`."""
-    sql = (
-        "SELECT sec, ms, price, pct, backfill FROM points WHERE symbol = ? AND sec BETWEEN ? AND ? "
-        "AND sec * 1000 + ms BETWEEN ? AND ? ORDER BY sec"
-    )
-    args: list[object] = [symbol, start_ms // 1000, end_ms // 1000, start_ms, end_ms]
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(max(limit, 0))
-    return [_point(symbol, *row) for row in conn.execute(sql, args)]
-
-
-def latest_point(conn: sqlite3.Connection, symbol: str) -> PricePoint | None:
-    """The newest point of a symbol."""
-    row = conn.execute(
-        "SELECT sec, ms, price, pct, backfill FROM points WHERE symbol = ? "
-        "ORDER BY sec DESC LIMIT 1",
-        (symbol,),
-    ).fetchone()
-    return None if row is None else _point(symbol, *row)
-
-
-def latest_before(conn: sqlite3.Connection, symbol: str, before_ms: int) -> int | None:
-    """The ts of the newest point with ts < before_ms."""
-    row = conn.execute(
-        "SELECT sec * 1000 + ms FROM points WHERE symbol = ? AND sec <= ? AND sec * 1000 + ms < ? "
-        "ORDER BY sec DESC LIMIT 1",
-        (symbol, before_ms // 1000, before_ms),
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
-def fold(conn: sqlite3.Connection, symbol: str, start_ms: int, end_ms: int) -> Ohlc | None:
-    """The fold of a symbol's points with start_ms <= ts < end_ms."""
-    lo, hi = start_ms, end_ms - 1
-    where = "symbol = ? AND sec BETWEEN ? AND ? AND sec * 1000 + ms BETWEEN ? AND ?"
-    args = (symbol, lo // 1000, hi // 1000, lo, hi)
-    row = conn.execute(
-        f"SELECT count(*), max(price), min(price), "
-        f"(SELECT sec * 1000 + ms FROM points WHERE {where} ORDER BY sec LIMIT 1), "
-        f"(SELECT price FROM points WHERE {where} ORDER BY sec LIMIT 1), "
-        f"(SELECT sec * 1000 + ms FROM points WHERE {where} ORDER BY sec DESC LIMIT 1), "
-        f"(SELECT price FROM points WHERE {where} ORDER BY sec DESC LIMIT 1) "
-        f"FROM points WHERE {where}",
-        args * 5,
-    ).fetchone()
-    if not row or not row[0]:
-        return None
-    count, high, low, first_ts, open_, last_ts, close = row
-    return Ohlc(first_ts, open_, last_ts, close, high, low, count)
-
-
-def fold_all(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> dict[str, Ohlc]:
-    """Per symbol fold of points with start_ms < ts <= end_ms, in one query."""
-    sql = """
-        WITH w AS (
-            SELECT symbol, sec * 1000 + ms AS ts, price FROM points
-            WHERE sec BETWEEN ? AND ? AND sec * 1000 + ms > ? AND sec * 1000 + ms <= ?
-        ), r AS (
-            SELECT symbol, ts, price,
-                row_number() OVER (PARTITION BY symbol ORDER BY ts) AS up,
-                row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) AS down
-            FROM w
+    def staged(self, conn: sqlite3.Connection, symbol: str, lo_sec: int, hi_sec: int) -> Columns:
+        """Unsealed rows of a symbol with lo_sec <= sec <= hi_sec."""
+        return Columns.of_rows(
+            conn.execute(
+                f"SELECT {_ROW} FROM points WHERE symbol = ? AND sec BETWEEN ? AND ? ORDER BY sec",
+                (symbol, lo_sec, hi_sec),
+            )
         )
-        SELECT symbol, count(*), max(price), min(price),
-            max(CASE WHEN up = 1 THEN ts END), max(CASE WHEN up = 1 THEN price END),
-            max(CASE WHEN down = 1 THEN ts END), max(CASE WHEN down = 1 THEN price END)
-        FROM r GROUP BY symbol
-    """
-    out: dict[str, Ohlc] = {}
-    for symbol, count, high, low, first_ts, open_, last_ts, close in conn.execute(
-        sql, (start_ms // 1000, end_ms // 1000, start_ms, end_ms)
-    ):
-        out[symbol] = Ohlc(first_ts, open_, last_ts, close, high, low, count)
-    return out
 
+    def sealed(self, conn: sqlite3.Connection, symbol: str, lo_sec: int, hi_sec: int) -> Columns:
+        """Decoded blobs of the buckets of a symbol overlapping [lo_sec, hi_sec] (whole buckets)."""
+        cols = Columns.empty()
+        for bucket, data in conn.execute(
+            "SELECT bucket, data FROM bucket_data WHERE symbol = ? AND bucket BETWEEN ? AND ? "
+            "ORDER BY bucket",
+            (symbol, self._bucket(lo_sec), hi_sec),
+        ):
+            part = decode(data, bucket)
+            cols.secs += part.secs
+            cols.ms += part.ms
+            cols.prices += part.prices
+            cols.pcts += part.pcts
+            cols.backfill += part.backfill
+        return cols
 
-def prune_before(conn: sqlite3.Connection, ts_ms: int, chunk: int) -> int:
-    """Delete up to `chunk` points older than ts_ms; returns how many went."""
-    with Transaction(conn):
-        cur = conn.execute(
-            "DELETE FROM points WHERE (symbol, sec) IN "
-            "(SELECT symbol, sec FROM points WHERE sec * 1000 + ms < ? LIMIT ?)",
-            (ts_ms, chunk),
+    def columns(self, conn: sqlite3.Connection, symbol: str, lo_ms: int, hi_ms: int) -> Columns:
+        """The merged points of a symbol with lo_ms <= ts <= hi_ms."""
+        lo_sec, hi_sec = lo_ms // 1000, hi_ms // 1000
+        with snapshot(conn):
+            cols = self.sealed(conn, symbol, lo_sec, hi_sec).merged(
+                self.staged(conn, symbol, lo_sec, hi_sec)
+            )
+        return cols.slice_ms(lo_ms, hi_ms)
+
+    def points_between(
+        self, conn: sqlite3.Connection, symbol: str, lo_ms: int, hi_ms: int, limit: int | None
+    ) -> list[PricePoint]:
+        """Points with lo_ms <= ts <= hi_ms, oldest first, at most `limit`."""
+        if hi_ms < lo_ms or (limit is not None and limit <= 0):
+            return []
+        cols = self.columns(conn, symbol, lo_ms, hi_ms)
+        ts, prices, pcts, backfill = cols.ts(), cols.prices, cols.pcts, cols.backfill
+        if limit is not None:
+            ts, prices, pcts, backfill = ts[:limit], prices[:limit], pcts[:limit], backfill[:limit]
+        return list(map(PricePoint, repeat(symbol), ts, prices, pcts, backfill))
+
+    def latest_sec_before(
+        self, conn: sqlite3.Connection, symbol: str, before_sec: int
+    ) -> int | None:
+        """The second of the newest point with sec < before_sec."""
+        with snapshot(conn):
+            row = conn.execute(
+                "SELECT max(sec) FROM points WHERE symbol = ? AND sec < ?", (symbol, before_sec)
+            ).fetchone()
+            best: int | None = row[0] if row else None
+            bound = before_sec
+            while True:  # each pass moves to an older bucket, so this ends
+                found = conn.execute(
+                    "SELECT bucket, last_ts FROM buckets WHERE symbol = ? AND bucket < ? "
+                    "ORDER BY bucket DESC LIMIT 1",
+                    (symbol, bound),
+                ).fetchone()
+                if found is None or (best is not None and best >= found[0] + self.bucket_seconds):
+                    return best
+                bucket, last_ts = found
+                if last_ts // 1000 < bound:
+                    candidate: int | None = last_ts // 1000
+                else:
+                    earlier = [
+                        s for s in self.sealed(conn, symbol, bucket, bucket).secs if s < bound
+                    ]
+                    candidate = earlier[-1] if earlier else None
+                if candidate is not None:
+                    return candidate if best is None else max(best, candidate)
+                bound = bucket
+
+    def latest_point(self, conn: sqlite3.Connection, symbol: str) -> PricePoint | None:
+        """The newest point of a symbol."""
+        with snapshot(conn):
+            sec = self.latest_sec_before(conn, symbol, 2**62)
+            if sec is None:
+                return None
+            cols = self.sealed(conn, symbol, sec, sec).merged(self.staged(conn, symbol, sec, sec))
+        i = cols.secs.index(sec)
+        return PricePoint(
+            symbol, cols.secs[i] * 1000 + cols.ms[i], cols.prices[i], cols.pcts[i], cols.backfill[i]
         )
-    return cur.rowcount
+
+    def _fold_symbol(
+        self,
+        conn: sqlite3.Connection,
+        symbol: str,
+        lo_ms: int,
+        hi_ms: int,
+        summaries: dict[int, Summary],
+        staged: dict[int, Ohlc],
+    ) -> Ohlc | None:
+        """Fold one symbol over [lo_ms, hi_ms] from bucket summaries and staged-row folds, decoding
+        only buckets that are cut by the range or have newer rows on top of their blob."""
+        size = self.bucket_seconds
+        result: Ohlc | None = None
+        for bucket in sorted(summaries.keys() | staged.keys()):
+            inside = bucket * 1000 >= lo_ms and (bucket + size) * 1000 - 1 <= hi_ms
+            summary = summaries.get(bucket)
+            part: Ohlc | None
+            if summary is not None and bucket not in staged and inside:
+                _, n, first_ts, open_, last_ts, close, high, low = summary
+                part = Ohlc(first_ts, open_, last_ts, close, high, low, n)
+            elif summary is not None:
+                end = bucket + size - 1
+                cols = self.sealed(conn, symbol, bucket, end).merged(
+                    self.staged(conn, symbol, bucket, end)
+                )
+                cols = cols.slice_ms(lo_ms, hi_ms)
+                part = Ohlc.of(cols.ts(), cols.prices)
+            else:
+                part = staged[bucket]
+            if part is not None:
+                result = part if result is None else result.merge(part)
+        return result
+
+    def _staged_folds(
+        self, conn: sqlite3.Connection, lo_ms: int, hi_ms: int, symbol: str | None
+    ) -> dict[str, dict[int, Ohlc]]:
+        """Per symbol and bucket, the fold of staged rows with lo_ms <= ts <= hi_ms."""
+        where = "sec BETWEEN ? AND ? AND sec * 1000 + ms BETWEEN ? AND ?"
+        args: tuple[object, ...] = (lo_ms // 1000, hi_ms // 1000, lo_ms, hi_ms)
+        if symbol is not None:
+            where, args = f"symbol = ? AND {where}", (symbol, *args)
+        group = f"sec - sec % {int(self.bucket_seconds)}"
+        ends: dict[tuple[str, int], tuple[int, float]] = {}
+        for sym, sec, ms, price in conn.execute(
+            f"SELECT symbol, sec, ms, price FROM points WHERE (symbol, sec) IN ("
+            f"SELECT symbol, min(sec) FROM points WHERE {where} GROUP BY symbol, {group} UNION ALL "
+            f"SELECT symbol, max(sec) FROM points WHERE {where} GROUP BY symbol, {group})",
+            args * 2,
+        ):
+            ends[(sym, sec)] = (sec * 1000 + ms, price)
+        out: dict[str, dict[int, Ohlc]] = {}
+        for sym, bucket, count, high, low, first_sec, last_sec in conn.execute(
+            f"SELECT symbol, {group}, count(*), max(price), min(price), min(sec), max(sec) "
+            f"FROM points WHERE {where} GROUP BY symbol, {group}",
+            args,
+        ):
+            (first_ts, open_), (last_ts, close) = ends[(sym, first_sec)], ends[(sym, last_sec)]
+            out.setdefault(sym, {})[bucket] = Ohlc(
+                first_ts, open_, last_ts, close, high, low, count
+            )
+        return out
+
+    def fold(self, conn: sqlite3.Connection, symbol: str, lo_ms: int, hi_ms: int) -> Ohlc | None:
+        """The fold of a symbol's points with lo_ms <= ts <= hi_ms."""
+        with snapshot(conn):
+            summaries = {
+                row[0]: row
+                for row in conn.execute(
+                    f"SELECT {_SUMMARY} FROM buckets WHERE symbol = ? AND bucket BETWEEN ? AND ?",
+                    (symbol, self._bucket(lo_ms // 1000), hi_ms // 1000),
+                )
+            }
+            staged = self._staged_folds(conn, lo_ms, hi_ms, symbol).get(symbol, {})
+            return self._fold_symbol(conn, symbol, lo_ms, hi_ms, summaries, staged)
+
+    def fold_all(self, conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> dict[str, Ohlc]:
+        """Per symbol fold of points with lo_ms <= ts <= hi_ms, over all symbols at once."""
+        with snapshot(conn):
+            summaries: dict[str, dict[int, Summary]] = {}
+            for symbol, *row in conn.execute(
+                f"SELECT symbol, {_SUMMARY} FROM buckets WHERE bucket BETWEEN ? AND ?",
+                (self._bucket(lo_ms // 1000), hi_ms // 1000),
+            ):
+                summaries.setdefault(symbol, {})[row[0]] = tuple(row)
+            staged = self._staged_folds(conn, lo_ms, hi_ms, None)
+            out: dict[str, Ohlc] = {}
+            for symbol in summaries.keys() | staged.keys():
+                ohlc = self._fold_symbol(
+                    conn, symbol, lo_ms, hi_ms, summaries.get(symbol, {}), staged.get(symbol, {})
+                )
+                if ohlc is not None:
+                    out[symbol] = ohlc
+            return out
+
+    def recent_intervals(
+        self,
+        conn: sqlite3.Connection,
+        scheme: IntervalScheme,
+        symbol: str,
+        count: int,
+        interval_hour: int | None,
+    ) -> list[tuple[int, Ohlc]]:
+        """(start, fold) of the `count` most recent non-empty intervals, oldest first."""
+        if not wants_intervals(scheme, count, interval_hour):
+            return []
+        found: list[tuple[int, Ohlc]] = []
+        bound_sec = 2**62
+        with snapshot(conn):
+            while len(found) < count:  # each pass moves back at least one interval
+                sec = self.latest_sec_before(conn, symbol, bound_sec)
+                if sec is None:
+                    break
+                start = walk_start(scheme, sec * 1000, interval_hour)
+                ohlc = self.fold(conn, symbol, start, scheme.end_of(start) - 1)
+                if ohlc is not None:
+                    found.append((start, ohlc))
+                bound_sec = start // 1000
+        found.reverse()
+        return found

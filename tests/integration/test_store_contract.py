@@ -13,6 +13,7 @@ import pytest
 
 from actors.messages import NewSymbol, PricePoint
 from actors.store import DuplicateError, IntervalScheme, Store, StoreError, open_store
+from actors.store.sqlite import SqliteStore
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -26,15 +27,22 @@ def _mongo_url_for_test() -> str:
     return urlunsplit(parts._replace(path=f"/bs_test_{uuid.uuid4().hex[:10]}"))
 
 
-@pytest.fixture(params=["sqlite", "mongo"])
+@pytest.fixture(params=["sqlite", "sqlite-small-buckets", "sqlite-plain-rows", "mongo"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """The default SQLite store, two SQLite layout variants (buckets sealed almost at once; never
+    sealed), and MongoDB when MONGODB_URL is set."""
+    sqlite_url = f"sqlite:///{tmp_path / 'contract.db'}"
+    opened: Store
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'contract.db'}"
+        opened = open_store(sqlite_url, SCHEME)
+    elif request.param == "sqlite-small-buckets":
+        opened = SqliteStore(sqlite_url, SCHEME, bucket_seconds=60, grace_seconds=0)
+    elif request.param == "sqlite-plain-rows":
+        opened = SqliteStore(sqlite_url, SCHEME, packed=False)
     else:
         if not os.environ.get("MONGODB_URL"):
             pytest.skip("MONGODB_URL not set")
-        url = _mongo_url_for_test()
-    opened = open_store(url, SCHEME)
+        opened = open_store(_mongo_url_for_test(), SCHEME)
     await opened.open()
     yield opened
     if request.param == "mongo":

@@ -1,0 +1,131 @@
+"""The packed SQLite layout against a plain model: random writes (late rewrites of sealed
+seconds, duplicates within a batch, points exactly on boundaries), every query compared."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from actors.messages import IntervalAggregate, PricePoint, Stats24h
+from actors.store import IntervalScheme
+from actors.store.series import Ohlc
+from actors.store.sqlite import SqliteStore
+
+HOUR = 3_600_000
+START = 1_707_177_600_000 - 2 * HOUR  # 22:00 UTC: the data crosses midnight and the 01:00 boundary
+SCHEME = IntervalScheme()
+
+
+class Model:
+    """The contract, naively: a dict of the latest point per (symbol, second)."""
+
+    def __init__(self) -> None:
+        self.points: dict[tuple[str, int], PricePoint] = {}
+
+    def write(self, points: list[PricePoint]) -> None:
+        for p in points:
+            self.points[(p.symbol, p.ts // 1000)] = p
+
+    def series(self, symbol: str, lo: int, hi: int) -> list[PricePoint]:
+        return sorted(
+            (p for (s, _), p in self.points.items() if s == symbol and lo <= p.ts <= hi),
+            key=lambda p: p.ts,
+        )
+
+    def fold(self, symbol: str, lo: int, hi: int) -> Ohlc | None:
+        pts = self.series(symbol, lo, hi)
+        return Ohlc.of([p.ts for p in pts], [p.price for p in pts])
+
+    def aggregate(self, symbol: str, start: int) -> IntervalAggregate | None:
+        ohlc = self.fold(symbol, start, SCHEME.end_of(start) - 1)
+        return None if ohlc is None else ohlc.aggregate(symbol, SCHEME, start)
+
+    def recent(self, symbol: str, count: int, hour: int | None) -> list[IntervalAggregate]:
+        starts = sorted({SCHEME.start_of(p.ts) for (s, _), p in self.points.items() if s == symbol})
+        if hour is not None:
+            starts = [s for s in starts if SCHEME.hour_of(s) == hour]
+        return (
+            [a for a in (self.aggregate(symbol, s) for s in starts[-count:]) if a is not None]
+            if count
+            else []
+        )
+
+    def stats(self, now: int) -> list[Stats24h]:
+        symbols = sorted({s for s, _ in self.points})
+        folds = [(s, self.fold(s, now - 24 * HOUR + 1, now)) for s in symbols]
+        return [ohlc.stats(s) for s, ohlc in folds if ohlc is not None]
+
+    def prune(self, ts: int) -> None:
+        self.points = {k: p for k, p in self.points.items() if p.ts >= ts}
+
+
+def random_batch(rng: random.Random, symbols: list[str], now_sec: int) -> list[PricePoint]:
+    batch = []
+    for _ in range(rng.randint(1, 120)):
+        roll = rng.random()
+        if roll < 0.8:
+            sec = now_sec - rng.randint(0, 20)  # recent
+        elif roll < 0.95:
+            sec = now_sec - rng.randint(60, 3 * 3600)  # late: lands in a sealed bucket
+        else:
+            sec = (now_sec // 3600 - rng.randint(0, 3)) * 3600  # exactly on an hour boundary
+        ms = rng.choice([0, 999, rng.randint(0, 999)])
+        pct = (
+            None
+            if rng.random() < 0.1
+            else rng.choice([round(rng.uniform(-9, 9), 3), rng.uniform(-9, 9)])
+        )
+        price = rng.choice([round(rng.uniform(1, 100), 2), rng.uniform(0.001, 1), 0.1 + 0.2])
+        batch.append(
+            PricePoint(rng.choice(symbols), sec * 1000 + ms, price, pct, rng.random() < 0.05)
+        )
+    return batch
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_packed_layout_matches_model(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    store = SqliteStore(
+        f"sqlite:///{tmp_path / 'layout.db'}", SCHEME, bucket_seconds=60, grace_seconds=5
+    )
+    await store.open()
+    model = Model()
+    symbols = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+    try:
+        now_sec = START // 1000
+        for _ in range(150):
+            now_sec += rng.randint(1, 200)
+            batch = random_batch(rng, symbols, now_sec)
+            await store.write_points(batch)
+            model.write(batch)
+        end = now_sec * 1000 + 1000
+        for symbol in symbols:
+            assert await store.points_between(symbol, 0, end) == model.series(symbol, 0, end)
+            for _ in range(10):
+                lo = rng.randint(START - HOUR, end)
+                hi = lo + rng.randint(0, 3 * HOUR)
+                assert await store.points_between(symbol, lo, hi) == model.series(symbol, lo, hi)
+            latest = model.series(symbol, 0, end)
+            assert await store.latest_point(symbol) == (latest[-1] if latest else None)
+            start = SCHEME.start_of(START - 24 * HOUR)
+            while start < end:
+                assert await store.interval_aggregate(symbol, start) == model.aggregate(
+                    symbol, start
+                )
+                start = SCHEME.end_of(start)
+            for count, hour in [(6, None), (2, None), (3, 1), (5, 21), (1, 17)]:
+                assert await store.recent_intervals(symbol, count, hour) == model.recent(
+                    symbol, count, hour
+                )
+        for now in [end, end - 3 * HOUR + 17, START + HOUR]:
+            assert await store.stats_24h(now) == model.stats(now)
+        cut = rng.randint(START, end)
+        await store.prune_before(cut)
+        model.prune(cut)
+        for symbol in symbols:
+            assert await store.points_between(symbol, 0, end) == model.series(symbol, 0, end)
+            assert await store.recent_intervals(symbol, 6) == model.recent(symbol, 6, None)
+    finally:
+        await store.close()
