@@ -187,3 +187,9 @@ async def test_without_deps_only_health_is_served(serve_app: ServeApp) -> None:
             assert response.status == 200
         async with session.get(base + "/api/v1/symbols") as response:
             assert response.status == 404
+
+
+async def test_openapi_document_is_valid_openapi(api: Api) -> None:
+    from openapi_spec_validator import validate
+
+    validate((await api.call("GET", "/api/v1/openapi.json")).body)
