@@ -30,7 +30,9 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="binance-stats", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the whole tree in one process (embedded mode)")
-    run.add_argument("--simulate", action="store_true", help="run the local exchange in-process and feed from it")
+    run.add_argument(
+        "--simulate", action="store_true", help="run the local exchange in-process and feed from it"
+    )
     run.add_argument("--symbols", type=int, default=242, help="simulated symbols (with --simulate)")
     actor = sub.add_parser("actor", help="one program of supervisor.conf")
     actor.add_argument("name", choices=ACTOR_NAMES)
@@ -39,7 +41,9 @@ def parser() -> argparse.ArgumentParser:
     from actors.simulator.cli import configure as configure_simulator
 
     configure_simulator(simulate)
-    sub.add_parser("seed-symbols", help="load TRADING USDT spot symbols from exchangeInfo into the store")
+    sub.add_parser(
+        "seed-symbols", help="load TRADING USDT spot symbols from exchangeInfo into the store"
+    )
     admin = sub.add_parser("create-admin", help="create or promote an admin account")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
@@ -55,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         program = f"feed-{args.shard[0]}"
     setup_logging(settings.log_level, settings.log_format, program)
     if settings.jwt_secret_generated and args.command in ("run", "actor"):
-        log.warning("JWT_ACCESS_SECRET is not set: using an ephemeral secret (tokens die with the process)")
+        log.warning(
+            "JWT_ACCESS_SECRET is not set: using an ephemeral secret (tokens die with the process)"
+        )
     status = run_process(lambda: _dispatch(args, settings))
     sys.exit(status)
 
@@ -65,7 +71,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from actors.compose import build_embedded
 
         log.info("embedded mode: %s", describe(settings))
-        return await serve(build_embedded(settings, simulate=args.simulate, simulated_symbols=args.symbols))
+        return await serve(
+            build_embedded(settings, simulate=args.simulate, simulated_symbols=args.symbols)
+        )
     if args.command == "actor":
         from actors.tree import build_program
 

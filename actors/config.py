@@ -113,7 +113,9 @@ class Settings:
         if not self.redis_host:
             return RedisSettings(None, self.redis_prefix)
         auth = f":{self.redis_password}@" if self.redis_password else ""
-        return RedisSettings(f"redis://{auth}{self.redis_host}:{self.redis_port}/0", self.redis_prefix)
+        return RedisSettings(
+            f"redis://{auth}{self.redis_host}:{self.redis_port}/0", self.redis_prefix
+        )
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
@@ -188,7 +190,9 @@ class _Reader:
             app_env = self.choice("NODE_ENV", "development", ("development", "production", "test"))
         expires = self.text("JWT_ACCESS_EXPIRES_IN", "7d")
         expires_seconds = self.get(
-            "JWT_ACCESS_EXPIRES_IN", 7 * 86400.0, parse_duration,
+            "JWT_ACCESS_EXPIRES_IN",
+            7 * 86400.0,
+            parse_duration,
             "a duration such as 7d, 12h, 30m, 45s or a number of seconds",
         )
         secret = self.text("JWT_ACCESS_SECRET")
@@ -197,15 +201,25 @@ class _Reader:
             if app_env == "production":
                 raise ConfigError("JWT_ACCESS_SECRET", "", "a non-empty secret in production")
             secret, generated = secrets.token_urlsafe(48), True
+        no_origins: tuple[str, ...] = ()
         origins = self.get(
-            "CORS_ORIGINS", (), _parse_origins, "a comma-separated list of http(s) origins or *"
+            "CORS_ORIGINS",
+            no_origins,
+            _parse_origins,
+            "a comma-separated list of http(s) origins or *",
         )
-        frontend = self.get("FRONTEND_URL", "", _parse_origin, "an http(s) origin such as http://localhost:5173")
+        frontend = self.get(
+            "FRONTEND_URL", "", _parse_origin, "an http(s) origin such as http://localhost:5173"
+        )
         email = self.get("SUPER_ADMIN_EMAIL", "", _parse_email, "an email address")
         password = self.text("SUPER_ADMIN_PASSWORD")
         if bool(email) != bool(password):
             missing = "SUPER_ADMIN_PASSWORD" if email else "SUPER_ADMIN_EMAIL"
-            raise ConfigError(missing, "", "to be set together with its pair SUPER_ADMIN_EMAIL/SUPER_ADMIN_PASSWORD")
+            raise ConfigError(
+                missing,
+                "",
+                "to be set together with its pair SUPER_ADMIN_EMAIL/SUPER_ADMIN_PASSWORD",
+            )
         if password and len(password) < 8:
             raise ConfigError("SUPER_ADMIN_PASSWORD", "***", "at least 8 characters")
         return Settings(
@@ -213,7 +227,9 @@ class _Reader:
             port=self.int_in("PORT", 5000, 1, 65535),
             host=self.text("HOST", "0.0.0.0"),
             database_url=self.url(
-                "DATABASE_URL", "sqlite:///./data/binance_statistics.db", ("sqlite", "mongodb", "mongodb+srv")
+                "DATABASE_URL",
+                "sqlite:///./data/binance_statistics.db",
+                ("sqlite", "mongodb", "mongodb+srv"),
             ),
             bcrypt_salt_rounds=self.int_in("BCRYPT_SALT_ROUNDS", 10, 4, 31),
             jwt_access_secret=secret,
@@ -221,21 +237,34 @@ class _Reader:
             jwt_access_expires_seconds=expires_seconds,
             binance_api_key=self.text("BINANCE_API_KEY"),
             binance_secret_key=self.text("BINANCE_SECRET_KEY"),
-            binance_ws_url=self.url("BINANCE_WS_URL", "wss://stream.binance.com:9443", ("ws", "wss")),
-            binance_rest_url=self.url("BINANCE_REST_URL", "https://api.binance.com", ("http", "https")),
+            binance_ws_url=self.url(
+                "BINANCE_WS_URL", "wss://stream.binance.com:9443", ("ws", "wss")
+            ),
+            binance_rest_url=self.url(
+                "BINANCE_REST_URL", "https://api.binance.com", ("http", "https")
+            ),
             redis_host=self.text("REDIS_HOST"),
             redis_port=self.int_in("REDIS_PORT", 6379, 1, 65535),
             redis_password=self.text("REDIS_PASSWORD"),
             redis_url=self.url("REDIS_URL", "", ("redis", "rediss", "unix")),
-            redis_prefix=self.get("REDIS_PREFIX", "bs:", _parse_prefix, "1-64 characters without spaces"),
+            redis_prefix=self.get(
+                "REDIS_PREFIX", "bs:", _parse_prefix, "1-64 characters without spaces"
+            ),
             feed_shards=self.int_in("FEED_SHARDS", 1, 1, 64),
             retention_days=self.int_in("RETENTION_DAYS", 30, 1, 3650),
             db_flush_seconds=self.float_in("DB_FLUSH_SECONDS", 5.0, 0.01, 3600),
             cors_origins=origins,
             frontend_url=frontend,
-            log_level=self.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")).upper(),
+            log_level=self.choice(
+                "LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
+            ).upper(),
             log_format=self.choice("LOG_FORMAT", "text", ("text", "json")),
-            interval_hours=self.get("INTERVAL_HOURS", 4, _parse_interval_hours, "a divisor of 24 (1, 2, 3, 4, 6, 8, 12, 24)"),
+            interval_hours=self.get(
+                "INTERVAL_HOURS",
+                4,
+                _parse_interval_hours,
+                "a divisor of 24 (1, 2, 3, 4, 6, 8, 12, 24)",
+            ),
             interval_offset_hours=self.int_in("INTERVAL_OFFSET_HOURS", 1, 0, 23),
             super_admin_email=email,
             super_admin_password=password,
@@ -288,5 +317,11 @@ def load_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
 
 def describe(settings: Settings) -> dict[str, Any]:
     """Settings without secrets, for a startup log line."""
-    hidden = {"jwt_access_secret", "super_admin_password", "redis_password", "binance_secret_key", "binance_api_key"}
+    hidden = {
+        "jwt_access_secret",
+        "super_admin_password",
+        "redis_password",
+        "binance_secret_key",
+        "binance_api_key",
+    }
     return {k: v for k, v in settings.__dict__.items() if k not in hidden}

@@ -45,7 +45,9 @@ def setup_logging(level: str, fmt: str, program: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        text = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)-7s [%(actor)s] %(message)s", "%Y-%m-%dT%H:%M:%S")
+        text = logging.Formatter(
+            "%(asctime)s.%(msecs)03dZ %(levelname)-7s [%(actor)s] %(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
         text.converter = time.gmtime
         handler.setFormatter(text)
     root = logging.getLogger()

@@ -11,76 +11,114 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 # actor runtime
 ACTOR_RESTARTS = Counter("bs_actor_restarts_total", "Actor restarts by its supervisor", ["actor"])
-ACTOR_CRASHES = Counter("bs_actor_crashes_total", "Actor crashes (exceptions out of an actor)", ["actor"])
-ACTOR_MAILBOX_DEPTH = Gauge("bs_actor_mailbox_depth", "Messages waiting in an actor's mailbox", ["actor"])
+ACTOR_CRASHES = Counter(
+    "bs_actor_crashes_total", "Actor crashes (exceptions out of an actor)", ["actor"]
+)
+ACTOR_MAILBOX_DEPTH = Gauge(
+    "bs_actor_mailbox_depth", "Messages waiting in an actor's mailbox", ["actor"]
+)
 ACTOR_HANDLED = Counter("bs_actor_messages_handled_total", "Mailbox messages handled", ["actor"])
-ACTOR_DROPPED = Counter("bs_actor_messages_dropped_total", "Messages dropped by a full mailbox", ["actor"])
+ACTOR_DROPPED = Counter(
+    "bs_actor_messages_dropped_total", "Messages dropped by a full mailbox", ["actor"]
+)
 
 # feed
 FEED_CONNECTED = Gauge("bs_feed_connected", "1 while a feed connection is open", ["shard", "conn"])
 FEED_RECONNECTS = Counter("bs_feed_reconnects_total", "Feed reconnections", ["shard", "reason"])
 FEED_MESSAGES = Counter("bs_feed_messages_total", "Exchange data frames decoded", ["shard"])
-FEED_MALFORMED = Counter("bs_feed_malformed_total", "Exchange frames counted and skipped", ["shard", "kind"])
+FEED_MALFORMED = Counter(
+    "bs_feed_malformed_total", "Exchange frames counted and skipped", ["shard", "kind"]
+)
 FEED_POINTS = Counter("bs_feed_points_total", "PricePoints emitted by the feed", ["shard"])
-FEED_BACKFILLED = Counter("bs_feed_backfilled_seconds_total", "Seconds recovered from REST klines", ["shard"])
+FEED_BACKFILLED = Counter(
+    "bs_feed_backfilled_seconds_total", "Seconds recovered from REST klines", ["shard"]
+)
 FEED_LAG = Histogram(
-    "bs_feed_lag_seconds", "Exchange event time to decode", ["shard"],
+    "bs_feed_lag_seconds",
+    "Exchange event time to decode",
+    ["shard"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 FEED_SYMBOLS = Gauge("bs_feed_symbols", "Symbols owned by a feed shard", ["shard"])
-FEED_REST_WAIT = Counter("bs_feed_rest_backoff_seconds_total", "Seconds waited for Retry-After", ["shard"])
-FEED_COALESCED = Counter(
-    "bs_feed_coalesced_total", "Data frames of a second already emitted (at most one point per second)", ["shard"]
+FEED_REST_WAIT = Counter(
+    "bs_feed_rest_backoff_seconds_total", "Seconds waited for Retry-After", ["shard"]
 )
-FEED_DROPPED = Counter("bs_feed_dropped_points_total", "Points dropped because the publish buffer was full", ["shard"])
+FEED_COALESCED = Counter(
+    "bs_feed_coalesced_total",
+    "Data frames of a second already emitted (at most one point per second)",
+    ["shard"],
+)
+FEED_DROPPED = Counter(
+    "bs_feed_dropped_points_total", "Points dropped because the publish buffer was full", ["shard"]
+)
 
 # bus
 BUS_PUBLISHED = Counter("bs_bus_published_points_total", "Points published to the bus", ["bus"])
 BUS_STREAM_LENGTH = Gauge("bs_bus_stream_length", "Entries in the ticks stream", ["bus"])
 BUS_PENDING = Gauge("bs_bus_group_pending", "Entries delivered to a group but not acked", ["group"])
-BUS_DROPPED = Counter("bs_bus_dropped_points_total", "Points a tail reader dropped when behind", ["reader"])
+BUS_DROPPED = Counter(
+    "bs_bus_dropped_points_total", "Points a tail reader dropped when behind", ["reader"]
+)
 
 # db writer
 DB_BATCH_SIZE = Histogram(
-    "bs_db_batch_points", "Points per DbWriter batch",
+    "bs_db_batch_points",
+    "Points per DbWriter batch",
     buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000, 100000),
 )
 DB_BATCH_LATENCY = Histogram(
-    "bs_db_batch_seconds", "Time to write one batch",
+    "bs_db_batch_seconds",
+    "Time to write one batch",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 DB_WRITTEN = Counter("bs_db_points_written_total", "Points committed to the store")
 DB_BUFFERED = Gauge("bs_db_buffered_points", "Points buffered by the DbWriter, not yet committed")
-DB_DROPPED = Counter("bs_db_dropped_points_total", "Points dropped because the buffer bound was hit")
+DB_DROPPED = Counter(
+    "bs_db_dropped_points_total", "Points dropped because the buffer bound was hit"
+)
 DB_FAILURES = Counter("bs_db_write_failures_total", "Failed batch writes (retried)")
 DB_PRUNED = Counter("bs_db_pruned_points_total", "Points pruned past retention")
 DB_LAG = Histogram(
-    "bs_db_lag_seconds", "Exchange event time to committed in the store",
+    "bs_db_lag_seconds",
+    "Exchange event time to committed in the store",
     buckets=(0.1, 0.5, 1, 2.5, 5, 7.5, 10, 15, 30, 60),
 )
 
 # cache writer
 CACHE_WRITES = Counter("bs_cache_writes_total", "Points written to the cache", ["cache"])
 CACHE_FAILURES = Counter("bs_cache_write_failures_total", "Failed cache writes", ["cache"])
-CACHE_FALLBACKS = Counter("bs_cache_fallbacks_total", "Reads served by the store because the cache failed")
-CACHE_DROPPED = Counter(
-    "bs_cache_dropped_points_total", "Points the CacheWriter dropped when its retry buffer was full", ["cache"]
+CACHE_FALLBACKS = Counter(
+    "bs_cache_fallbacks_total", "Reads served by the store because the cache failed"
 )
-CACHE_BUFFERED = Gauge("bs_cache_buffered_points", "Points the CacheWriter holds for a retry", ["cache"])
+CACHE_DROPPED = Counter(
+    "bs_cache_dropped_points_total",
+    "Points the CacheWriter dropped when its retry buffer was full",
+    ["cache"],
+)
+CACHE_BUFFERED = Gauge(
+    "bs_cache_buffered_points", "Points the CacheWriter holds for a retry", ["cache"]
+)
 
 # front: Socket.IO and HTTP
 SIO_CLIENTS = Gauge("bs_sio_connected_clients", "Connected Socket.IO clients")
 SIO_ROOMS = Gauge("bs_sio_rooms", "Symbol rooms with at least one subscriber")
 SIO_EMITS = Counter("bs_sio_emits_total", "Socket.IO messages delivered", ["event"])
 SIO_BROADCAST_LAG = Histogram(
-    "bs_sio_broadcast_lag_seconds", "Exchange event time to broadcast",
+    "bs_sio_broadcast_lag_seconds",
+    "Exchange event time to broadcast",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-SIO_DROPPED = Counter("bs_sio_dropped_total", "Socket.IO messages dropped for a client too far behind")
-SIO_BAD_REQUESTS = Counter("bs_sio_bad_requests_total", "Socket.IO requests refused with an error event", ["event"])
+SIO_DROPPED = Counter(
+    "bs_sio_dropped_total", "Socket.IO messages dropped for a client too far behind"
+)
+SIO_BAD_REQUESTS = Counter(
+    "bs_sio_bad_requests_total", "Socket.IO requests refused with an error event", ["event"]
+)
 HTTP_REQUESTS = Counter("bs_http_requests_total", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram(
-    "bs_http_request_seconds", "HTTP request latency", ["route", "method"],
+    "bs_http_request_seconds",
+    "HTTP request latency",
+    ["route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 

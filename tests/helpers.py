@@ -22,13 +22,21 @@ def free_port() -> int:
 
 def make_settings(**env: str) -> Settings:
     """Settings from exactly these variables (no process environment, no .env)."""
-    base = {"JWT_ACCESS_SECRET": "test-secret-" + "x" * 32, "BCRYPT_SALT_ROUNDS": "4", "LOG_LEVEL": "warning"}
+    base = {
+        "JWT_ACCESS_SECRET": "test-secret-" + "x" * 32,
+        "BCRYPT_SALT_ROUNDS": "4",
+        "LOG_LEVEL": "warning",
+    }
     base.update(env)
     return Settings.from_env(environ=base, dotenv=None)
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
 ) -> T:
     """Poll `probe` until it returns a truthy value or `timeout` passes (then fail naming `what`)."""
     deadline = time.monotonic() + timeout

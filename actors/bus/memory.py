@@ -90,7 +90,9 @@ class MemoryBus:
         sub = self.groups.get(name)
         if sub is None:
             sub = self.groups[name] = _GroupSubscription(name, self.maxsize)
-        sub.redeliver = sorted(sub.pending.values(), key=lambda b: b.token if isinstance(b.token, int) else 0)
+        sub.redeliver = sorted(
+            sub.pending.values(), key=lambda b: b.token if isinstance(b.token, int) else 0
+        )
         return sub
 
     async def tail(self) -> _TailSubscription:

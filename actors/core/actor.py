@@ -125,7 +125,9 @@ class Actor(Child, Generic[M]):
             try:
                 await asyncio.wait_for(self.mailbox.join(), timeout)
             except TimeoutError:
-                self.log.warning("stop: %d messages left undrained after %.1fs", self.mailbox.qsize(), timeout)
+                self.log.warning(
+                    "stop: %d messages left undrained after %.1fs", self.mailbox.qsize(), timeout
+                )
         await self._cancel_tasks()
         await self.on_stop()
 

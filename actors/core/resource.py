@@ -15,7 +15,10 @@ class Resource(Actor[None]):
     """Calls `opener` on start (and again on a restart) and `closer` on stop."""
 
     def __init__(
-        self, name: str, opener: Callable[[], Awaitable[object]], closer: Callable[[], Awaitable[object]]
+        self,
+        name: str,
+        opener: Callable[[], Awaitable[object]],
+        closer: Callable[[], Awaitable[object]],
     ) -> None:
         super().__init__(name, mailbox_size=1)
         self._opener = opener

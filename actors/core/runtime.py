@@ -30,10 +30,11 @@ async def serve(root: Supervisor, shutdown_timeout: float = 30.0) -> int:
     try:
         await root.start()
         assert root.failed is not None
+        failed: asyncio.Future[BaseException] = root.failed
         stop_wait = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({stop_wait, root.failed}, return_when=asyncio.FIRST_COMPLETED)
-        stop_wait.cancel()
-        if root.failed in done:
+        failed.add_done_callback(lambda _: stop.set())  # a failing tree wakes the wait too
+        await stop_wait
+        if failed.done():
             log.critical("supervisor failed: %s", root.failed.result())
             return 1
         log.info("signal received: stopping")

@@ -77,7 +77,9 @@ class Supervisor(Child):
         for spec in self.specs:
             await spec.child.start()
             self._started.append(spec)
-        self._task = asyncio.get_running_loop().create_task(self._supervise(), name=f"{self.name}:supervise")
+        self._task = asyncio.get_running_loop().create_task(
+            self._supervise(), name=f"{self.name}:supervise"
+        )
 
     async def stop(self, timeout: float = 10.0) -> None:
         if self._task is not None:

@@ -20,7 +20,9 @@ class FrontServer(Actor[None]):
     async def on_start(self) -> None:
         if self._runner is not None:
             return  # a restart keeps the listening socket
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=5.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

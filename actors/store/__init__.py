@@ -13,9 +13,11 @@ def open_store(url: str, scheme: IntervalScheme) -> Store:
     if url.startswith("sqlite:"):
         from actors.store.sqlite import SqliteStore
 
-        return SqliteStore(url, scheme)
+        sqlite: Store = SqliteStore(url, scheme)
+        return sqlite
     if url.startswith(("mongodb:", "mongodb+srv:")):
         from actors.store.mongo import MongoStore
 
-        return MongoStore(url, scheme)
+        mongo: Store = MongoStore(url, scheme)
+        return mongo
     raise ValueError(f"unsupported DATABASE_URL scheme: {url}")

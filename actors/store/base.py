@@ -45,7 +45,9 @@ class Store(Protocol):
 
     async def get_user(self, user_id: str) -> User | None: ...
 
-    async def set_user_role(self, email: str, role: str, password_hash: str | None = None) -> User | None:
+    async def set_user_role(
+        self, email: str, role: str, password_hash: str | None = None
+    ) -> User | None:
         """Change a user's role (and optionally password); None when no such user."""
 
     # symbols
@@ -65,7 +67,9 @@ class Store(Protocol):
     async def upsert_symbols(self, new: Sequence[NewSymbol]) -> int:
         """Insert or update by symbol name (seed-symbols); returns how many were written."""
 
-    async def update_symbol(self, symbol_id: str, changes: dict[str, object]) -> SymbolRecord | None:
+    async def update_symbol(
+        self, symbol_id: str, changes: dict[str, object]
+    ) -> SymbolRecord | None:
         """Apply `symbol`/`baseAsset`/`quoteAsset`/`isActive` changes; None when no such id."""
 
     async def delete_symbol(self, symbol_id: str) -> bool: ...
@@ -84,7 +88,9 @@ class Store(Protocol):
 
     async def latest_point(self, symbol: str) -> PricePoint | None: ...
 
-    async def interval_aggregate(self, symbol: str, interval_start_ms: int) -> IntervalAggregate | None:
+    async def interval_aggregate(
+        self, symbol: str, interval_start_ms: int
+    ) -> IntervalAggregate | None:
         """The aggregate of one interval; None when it holds no point."""
 
     async def recent_intervals(

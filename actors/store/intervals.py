@@ -21,7 +21,9 @@ class IntervalScheme:
     @property
     def start_hours(self) -> tuple[int, ...]:
         """The UTC hours an interval can start at: (1, 5, 9, 13, 17, 21) by default."""
-        return tuple(sorted((self.offset_hours + i * self.hours) % 24 for i in range(24 // self.hours)))
+        return tuple(
+            sorted((self.offset_hours + i * self.hours) % 24 for i in range(24 // self.hours))
+        )
 
     def start_of(self, ts_ms: int) -> int:
         """Start (epoch ms) of the interval holding `ts_ms`; a point on a boundary opens the next."""

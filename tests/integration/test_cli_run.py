@@ -37,7 +37,11 @@ def test_run_serves_healthz_and_stops_cleanly(sig: signal.Signals, tmp_path: Pat
         REDIS_URL="",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "actors", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "actors", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30

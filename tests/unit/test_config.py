@@ -71,19 +71,29 @@ def test_super_admin_needs_both_variables() -> None:
 
 def test_redis_url_overrides_host_and_port() -> None:
     settings = Settings.from_env(
-        environ={"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_URL": "redis://other:7000/1"}, dotenv=None
+        environ={"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_URL": "redis://other:7000/1"},
+        dotenv=None,
     )
     assert settings.redis.url == "redis://other:7000/1"
-    settings = Settings.from_env(environ={"REDIS_HOST": "cache", "REDIS_PASSWORD": "pw"}, dotenv=None)
+    settings = Settings.from_env(
+        environ={"REDIS_HOST": "cache", "REDIS_PASSWORD": "pw"}, dotenv=None
+    )
     assert settings.redis.url == "redis://:pw@cache:6379/0"
 
 
 def test_allowed_origins_include_frontend_url() -> None:
     settings = Settings.from_env(
-        environ={"CORS_ORIGINS": "http://a.example, https://b.example:8443", "FRONTEND_URL": "http://localhost:5173"},
+        environ={
+            "CORS_ORIGINS": "http://a.example, https://b.example:8443",
+            "FRONTEND_URL": "http://localhost:5173",
+        },
         dotenv=None,
     )
-    assert settings.allowed_origins == ("http://a.example", "https://b.example:8443", "http://localhost:5173")
+    assert settings.allowed_origins == (
+        "http://a.example",
+        "https://b.example:8443",
+        "http://localhost:5173",
+    )
 
 
 def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
@@ -93,17 +103,28 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
     assert (settings.port, settings.log_level, settings.redis_prefix) == (6001, "DEBUG", "env:")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("7d", 604800), ("12h", 43200), ("30m", 1800), ("45s", 45), ("3600", 3600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("7d", 604800), ("12h", 43200), ("30m", 1800), ("45s", 45), ("3600", 3600)],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize(("name", "value"), [("PORT", "abc"), ("DATABASE_URL", "ftp://x"), ("JWT_ACCESS_EXPIRES_IN", "forever")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "abc"), ("DATABASE_URL", "ftp://x"), ("JWT_ACCESS_EXPIRES_IN", "forever")],
+)
 def test_cli_exits_2_with_one_line(name: str, value: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {n for n, _ in BAD_VALUES}}
     env[name] = value
     proc = subprocess.run(
-        [sys.executable, "-m", "actors", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "actors", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

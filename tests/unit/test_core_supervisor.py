@@ -15,7 +15,9 @@ from tests.helpers import eventually
 class Recorder(Actor[str]):
     """Handles strings; a message 'crash' raises. Records lifecycle events in a shared journal."""
 
-    def __init__(self, name: str, journal: list[str], *, mailbox_size: int = 100, delay: float = 0.0) -> None:
+    def __init__(
+        self, name: str, journal: list[str], *, mailbox_size: int = 100, delay: float = 0.0
+    ) -> None:
         super().__init__(name, mailbox_size=mailbox_size)
         self.journal = journal
         self.delay = delay
@@ -50,7 +52,9 @@ async def test_children_start_in_order_and_stop_in_reverse() -> None:
     assert journal == ["start:a", "start:b", "start:c", "stop:c", "stop:b", "stop:a"]
 
 
-async def test_one_for_one_restarts_only_the_crashed_child_with_backoff(caplog: pytest.LogCaptureFixture) -> None:
+async def test_one_for_one_restarts_only_the_crashed_child_with_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     journal: list[str] = []
     a, b = Recorder("a", journal), Recorder("b", journal)
     sup = Supervisor("root", [spec(a, base=0.2), spec(b)], strategy=Strategy.ONE_FOR_ONE)
@@ -63,8 +67,12 @@ async def test_one_for_one_restarts_only_the_crashed_child_with_backoff(caplog: 
     assert loop.time() - crashed_at >= 0.2, "restart must wait for the backoff"
     assert b.starts == 1 and b.handled == ["sibling keeps running"]
     await a.tell("after restart")
-    await eventually(lambda: _async(a.handled == ["after restart"]), timeout=5, what="a handles again")
-    assert any("a crashed: RuntimeError: a was told to crash" in r.getMessage() for r in caplog.records)
+    await eventually(
+        lambda: _async(a.handled == ["after restart"]), timeout=5, what="a handles again"
+    )
+    assert any(
+        "a crashed: RuntimeError: a was told to crash" in r.getMessage() for r in caplog.records
+    )
     await sup.stop()
 
 
@@ -75,7 +83,11 @@ async def test_restart_keeps_queued_messages() -> None:
     await sup.start()
     for message in ("crash", "m1", "m2"):
         await a.tell(message)
-    await eventually(lambda: _async(a.handled == ["m1", "m2"]), timeout=5, what="queued messages handled after restart")
+    await eventually(
+        lambda: _async(a.handled == ["m1", "m2"]),
+        timeout=5,
+        what="queued messages handled after restart",
+    )
     await sup.stop()
 
 
@@ -106,7 +118,9 @@ async def test_past_the_intensity_limit_the_supervisor_fails_upward() -> None:
     error = await asyncio.wait_for(sup.failed, 5)
     assert isinstance(error, RestartIntensityExceeded)
     assert "more than 2 restarts" in str(error)
-    assert journal[-2:] == ["stop:b", "stop:a"], "a failing supervisor stops its children in reverse"
+    assert journal[-2:] == ["stop:b", "stop:a"], (
+        "a failing supervisor stops its children in reverse"
+    )
 
 
 async def test_nested_supervisor_failure_is_a_crash_of_the_parent_child() -> None:
@@ -114,10 +128,14 @@ async def test_nested_supervisor_failure_is_a_crash_of_the_parent_child() -> Non
     inner_actor = Recorder("leaf", journal)
     inner = Supervisor("inner", [spec(inner_actor, base=0.01)], max_restarts=0, period=10.0)
     sibling = Recorder("sibling", journal)
-    outer = Supervisor("outer", [ChildSpec(inner, backoff=Backoff(base=0.01, jitter=0.0)), spec(sibling)])
+    outer = Supervisor(
+        "outer", [ChildSpec(inner, backoff=Backoff(base=0.01, jitter=0.0)), spec(sibling)]
+    )
     await outer.start()
     await inner_actor.tell("crash")
-    await eventually(lambda: _async(inner_actor.starts == 2), timeout=5, what="parent restarted the inner tree")
+    await eventually(
+        lambda: _async(inner_actor.starts == 2), timeout=5, what="parent restarted the inner tree"
+    )
     assert sibling.starts == 1
     await outer.stop()
 
