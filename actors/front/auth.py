@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import bcrypt
 import jwt
@@ -22,6 +24,7 @@ from actors.messages import User
 from actors.store.base import Store
 
 ALGORITHM = "HS256"
+T = TypeVar("T")
 ADMIN_ROLES = frozenset({"admin"})
 
 
@@ -36,20 +39,40 @@ class Claims(msgspec.Struct, frozen=True, rename="camel"):
     exp: int
 
 
-class PasswordHasher:
-    """bcrypt at the configured cost, run on a small thread pool so the loop stays responsive."""
+class HasherBusy(ApiError):
+    """Too many password checks are already waiting: this request is shed with a 503."""
 
-    def __init__(self, rounds: int, workers: int = 2) -> None:
+    def __init__(self) -> None:
+        message = "The server is busy checking passwords; retry shortly"
+        super().__init__(503, message, [ErrorSource("", message)], {"Retry-After": "1"})
+
+
+class PasswordHasher:
+    """bcrypt at the configured cost, run on a small thread pool so the loop stays responsive.
+
+    At most `max_pending` checks wait or run at once: past that `HasherBusy` is raised at once,
+    so a flood of logins costs memory and CPU in proportion to the bound, not to the flood.
+    """
+
+    def __init__(self, rounds: int, workers: int = 2, max_pending: int = 64) -> None:
         self.rounds = rounds
+        self.max_pending = max_pending
+        self._pending = 0
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
-        # Compared against when the email is unknown, so both paths cost one bcrypt check.
-        self._decoy = bcrypt.hashpw(b"decoy-password", bcrypt.gensalt(4)).decode()
+        self._decoy: bytes | None = None
+
+    async def _run(self, func: Callable[..., T], *args: object) -> T:
+        if self._pending >= self.max_pending:
+            raise HasherBusy()
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+        finally:
+            self._pending -= 1
 
     async def hash(self, password: str) -> str:
         """A new bcrypt hash of `password` (at most 72 bytes, checked by the caller)."""
-        salt = bcrypt.gensalt(self.rounds)
-        loop = asyncio.get_running_loop()
-        digest = await loop.run_in_executor(self._pool, bcrypt.hashpw, password.encode(), salt)
+        digest = await self._run(bcrypt.hashpw, password.encode(), bcrypt.gensalt(self.rounds))
         return digest.decode()
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
@@ -57,13 +80,16 @@ class PasswordHasher:
         secret = password.encode()
         if len(secret) > 72:
             return False
-        target = (password_hash or self._decoy).encode()
-        loop = asyncio.get_running_loop()
+        if password_hash is None:
+            # Same cost as a real check, so response time does not tell which emails exist.
+            if self._decoy is None:
+                self._decoy = (await self.hash("decoy-password")).encode()
+            await self._run(bcrypt.checkpw, secret, self._decoy)
+            return False
         try:
-            matches = await loop.run_in_executor(self._pool, bcrypt.checkpw, secret, target)
+            return bool(await self._run(bcrypt.checkpw, secret, password_hash.encode()))
         except ValueError:  # a malformed stored hash
             return False
-        return bool(matches) and password_hash is not None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

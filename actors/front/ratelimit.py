@@ -1,7 +1,7 @@
 """Login rate limiting (DESIGN.md §9): failed attempts per email and per client IP.
 
 Only *failed* logins count, so a normal session's successful login is never refused (unless
-its own email is under attack past the limit). A success clears that email's failures.
+its own email, or its IP, is under attack past the limit). A success clears that email's failures.
 State lives in this process: with several front processes each enforces its own limits, which
 multiplies the allowance by the number of fronts but keeps the limiter free of I/O.
 """
@@ -67,12 +67,24 @@ class SlidingWindow:
     def clear(self, key: str) -> None:
         self._hits.pop(key, None)
 
+    def forget_one(self, key: str) -> None:
+        """Take back the latest hit of `key` (an attempt that turned out to succeed)."""
+        hits = self._hits.get(key)
+        if hits:
+            hits.pop()
+            if not hits:
+                del self._hits[key]
+
     def __len__(self) -> int:
         return len(self._hits)
 
 
 class LoginLimiter:
-    """The two login limits: failures per email (10 in 15 min) and per IP (60 in 1 min)."""
+    """The two login limits: failures per email (10 in 15 min) and per IP (60 in 1 min).
+
+    An attempt counts from the moment it starts (`begin`), so a burst of concurrent guesses
+    cannot all slip in before the first failure is known; `succeeded` takes it back.
+    """
 
     def __init__(
         self,
@@ -84,14 +96,21 @@ class LoginLimiter:
         self.emails = SlidingWindow(per_email, max_keys, clock)
         self.ips = SlidingWindow(per_ip, max_keys, clock)
 
-    def retry_after(self, email: str, ip: str) -> int:
-        """Whole seconds the caller must wait (0: go ahead)."""
+    def begin(self, email: str, ip: str) -> int:
+        """0 and the attempt is counted; else the whole seconds to wait (nothing counted)."""
         wait = max(self.emails.retry_after(email), self.ips.retry_after(ip))
-        return math.ceil(wait) if wait > 0 else 0
-
-    def failed(self, email: str, ip: str) -> None:
+        if wait > 0:
+            return max(1, math.ceil(wait))
         self.emails.record(email)
         self.ips.record(ip)
+        return 0
 
-    def succeeded(self, email: str) -> None:
+    def succeeded(self, email: str, ip: str) -> None:
+        """The attempt was right: it no longer counts, nor do the email's earlier failures."""
         self.emails.clear(email)
+        self.ips.forget_one(ip)
+
+    def withdraw(self, email: str, ip: str) -> None:
+        """The attempt never reached a verdict (store down, server busy): it does not count."""
+        self.emails.forget_one(email)
+        self.ips.forget_one(ip)

@@ -102,21 +102,21 @@ class UsersApi:
         body = await read_json(request, LoginBody)
         email = body.email.strip().lower()
         ip = request.remote or "unknown"
-        wait = self.limiter.retry_after(email, ip)
+        wait = self.limiter.begin(email, ip)
         if wait:
             message = f"Too many failed login attempts; retry in {wait} s"
-            raise ApiError(
-                429, message, [ErrorSource("email", message)], {"Retry-After": str(wait)}
-            )
-        user = await self.store.get_user_by_email(email)
-        if (
-            not await self.hasher.verify(body.password, user.password_hash if user else None)
-            or user is None
-        ):
-            self.limiter.failed(email, ip)
+            headers = {"Retry-After": str(wait)}
+            raise ApiError(429, message, [ErrorSource("email", message)], headers)
+        try:
+            user = await self.store.get_user_by_email(email)
+            matches = await self.hasher.verify(body.password, user.password_hash if user else None)
+        except BaseException:
+            self.limiter.withdraw(email, ip)
+            raise
+        if user is None or not matches:
             message = "Invalid email or password"
             raise ApiError(401, message, [ErrorSource("credentials", message)])
-        self.limiter.succeeded(email)
+        self.limiter.succeeded(email, ip)
         return envelope(TokenView(self.tokens.issue(user)), "User logged in successfully")
 
 
