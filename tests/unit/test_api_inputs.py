@@ -63,7 +63,7 @@ def test_range_defaults_and_limits() -> None:
         ("bearer  abc", "abc"),
         ("abc.def.ghi", "abc.def.ghi"),
         ("", None),
-        ("Bearer", "Bearer"),
+        ("Bearer", None),
         ("Bearer ", None),
         ("Basic dXNlcg==", None),
     ],
