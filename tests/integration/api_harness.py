@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from actors.cache.base import CacheError, PriceCache
+from actors.cache.memory import MemoryCache
 from actors.cache.reader import PriceReader
 from actors.config import Settings
 from actors.feed.status import FeedStatusBoard
@@ -25,41 +25,6 @@ from tests.helpers import make_settings
 ServeApp = Callable[[web.Application], Awaitable[str]]
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-1"
-
-
-class _DownCache:
-    """Until MemoryCache lands: a cache that is always down, so reads fall back to the store."""
-
-    async def put_points(self, points: Sequence[Any]) -> None:
-        raise CacheError("down")
-
-    async def put_aggregates(self, aggregates: Sequence[Any]) -> None:
-        raise CacheError("down")
-
-    async def latest(self, symbols: Sequence[str]) -> dict[str, Any]:
-        raise CacheError("down")
-
-    async def series(self, symbol: str, start_ms: int, end_ms: int) -> list[Any]:
-        raise CacheError("down")
-
-    async def aggregate(self, symbol: str, interval_start_ms: int) -> Any:
-        raise CacheError("down")
-
-    async def ping(self) -> bool:
-        return False
-
-    async def close(self) -> None:
-        return None
-
-
-def memory_cache() -> PriceCache:
-    """The embedded cache (empty): reads fall through to the store."""
-    try:
-        from actors.cache.memory import MemoryCache
-    except ImportError:
-        return _DownCache()
-    cache: PriceCache = MemoryCache()
-    return cache
 
 
 class HubCounts:
@@ -101,6 +66,7 @@ class Api:
     feed: FeedStatusBoard
     hub: HubCounts
     app: web.Application
+    cache: MemoryCache
     tokens: dict[str, str] = field(default_factory=dict)
 
     async def call(
@@ -177,7 +143,7 @@ async def running_api(
     """Build the real app on `store`, serve it on loopback, yield a client for it."""
     settings = make_settings(**env)
     scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
-    cache = memory_cache()
+    cache = MemoryCache()
     feed = FeedStatusBoard()
     hub = HubCounts()
     deps = FrontDeps(
@@ -193,4 +159,4 @@ async def running_api(
     base = await serve_app(app)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield Api(base, session, store, settings, feed, hub, app)
+        yield Api(base, session, store, settings, feed, hub, app, cache)

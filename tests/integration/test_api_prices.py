@@ -245,3 +245,13 @@ async def test_stats_24h_match_the_stored_points(api: Api, series: Series) -> No
         assert item["count"] == len(window)
         assert item["change"] == pytest.approx(change)
         assert item["changePercent"] == pytest.approx(change / prices[0] * 100)
+
+
+async def test_latest_prefers_the_cache_over_the_store(api: Api, series: Series) -> None:
+    fresh = PricePoint("BTCUSDT", series.now + 1000, 123.5)  # cached, not yet flushed to the store
+    await api.cache.put_points([fresh])
+    reply = await api.call("GET", f"{BASE}/BTCUSDT/latest")
+    assert reply.status == 200
+    assert (reply.data["price"], reply.data["timestamp"]) == (123.5, fresh.ts)
+    eth = await api.call("GET", f"{BASE}/current/ETHUSDT")
+    assert eth.data["price"] == series.points["ETHUSDT"][-1].price  # store fallback

@@ -50,9 +50,12 @@ async def test_readyz_follows_feed_store_and_extra_checks(api: Api, writer_healt
     assert down.status == 503 and down.body["checks"]["feed"] is False
     assert down.body["checks"]["store"] is True and down.body["checks"]["dbWriter"] is True
     api.feed.update("feed-0", connected=True, symbols=2, last_message_ms=None)
-    checks = (await api.call("GET", "/readyz")).body["checks"]
-    if checks["cache"]:
-        assert (await api.call("GET", "/readyz")).status == 200
+    ready = await api.call("GET", "/readyz")
+    assert (
+        ready.status == 200
+        and ready.body["status"] == "ready"
+        and all(ready.body["checks"].values())
+    )
     writer_health.healthy = False
     unready = await api.call("GET", "/readyz")
     assert unready.status == 503 and unready.body["checks"]["dbWriter"] is False
