@@ -14,17 +14,29 @@ from actors.simulator.intervals import bucket_next
 from actors.simulator.market import SymbolState
 
 _POW10 = [10**n for n in range(40)]
+_FIXED = [f".{n}f" for n in range(40)]
+_EXACT_FLOAT = 10**15  # 15 significant digits survive a double: below this "%.{d}f" is exact
 
 
 def decimal_text(units: int, decimals: int) -> str:
     """`units` x 10^-decimals as exact decimal text ("0.00250000")."""
-    if decimals == 0:
-        return str(units)
+    if -_EXACT_FLOAT < units < _EXACT_FLOAT:
+        return format(units / _POW10[decimals], _FIXED[decimals])
     sign = ""
     if units < 0:
         sign, units = "-", -units
     whole, frac = divmod(units, _POW10[decimals])
-    return f"{sign}{whole}.{frac:0{decimals}d}"
+    return f"{sign}{whole}.{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
+
+
+def _memo(st: SymbolState, field: str, units: int, decimals: int) -> str:
+    """Formatted text of a slowly changing field (open, high, low), re-formatted on change."""
+    known = st.memo.get(field)
+    if known is not None and known[0] == units:
+        return known[1]
+    text = decimal_text(units, decimals)
+    st.memo[field] = (units, text)
+    return text
 
 
 def mini_ticker(st: SymbolState) -> str:
@@ -32,8 +44,8 @@ def mini_ticker(st: SymbolState) -> str:
     pd, qd = st.listing.price_decimals, st.listing.qty_decimals
     return (
         f'{{"e":"24hrMiniTicker","E":{st.event_ms},"s":"{st.symbol}",'
-        f'"c":"{decimal_text(st.price, pd)}","o":"{decimal_text(st.open_ticks, pd)}",'
-        f'"h":"{decimal_text(st.high, pd)}","l":"{decimal_text(st.low, pd)}",'
+        f'"c":"{decimal_text(st.price, pd)}","o":"{_memo(st, "o", st.open_ticks, pd)}",'
+        f'"h":"{_memo(st, "h", st.high, pd)}","l":"{_memo(st, "l", st.low, pd)}",'
         f'"v":"{decimal_text(st.volume, qd)}","q":"{decimal_text(st.quote_volume, pd + qd)}"}}'
     )
 

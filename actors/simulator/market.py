@@ -62,6 +62,7 @@ class SymbolState:
         "level",
         "listing",
         "low",
+        "memo",
         "open_ms",
         "open_ticks",
         "price",
@@ -94,6 +95,7 @@ class SymbolState:
         self.changed = False  # traded since the last !miniTicker@arr push
         self.bars = SecondBars(keep_seconds)
         self.klines: dict[tuple[str, int], RunningKline] = {}
+        self.memo: dict[str, tuple[int, str]] = {}  # formatted texts of frames.py, by field
 
     @property
     def trades(self) -> int:

@@ -12,19 +12,64 @@ import pytest
 
 from actors.simulator.exchange import ExchangeSimulator
 
-MINI_TICKER = {"e": str, "E": int, "s": str, "c": str, "o": str, "h": str, "l": str, "v": str, "q": str}
+MINI_TICKER = {
+    "e": str,
+    "E": int,
+    "s": str,
+    "c": str,
+    "o": str,
+    "h": str,
+    "l": str,
+    "v": str,
+    "q": str,
+}
 TRADE = {"e": str, "E": int, "s": str, "t": int, "p": str, "q": str, "T": int, "m": bool, "M": bool}
 AGG_TRADE = {**TRADE, "a": int, "f": int, "l": int}
 del AGG_TRADE["t"]
 KLINE = {"e": str, "E": int, "s": str, "k": dict}
 KLINE_K = {
-    "t": int, "T": int, "s": str, "i": str, "f": int, "L": int, "o": str, "c": str, "h": str,
-    "l": str, "v": str, "n": int, "x": bool, "q": str, "V": str, "Q": str, "B": str,
+    "t": int,
+    "T": int,
+    "s": str,
+    "i": str,
+    "f": int,
+    "L": int,
+    "o": str,
+    "c": str,
+    "h": str,
+    "l": str,
+    "v": str,
+    "n": int,
+    "x": bool,
+    "q": str,
+    "V": str,
+    "Q": str,
+    "B": str,
 }
 TICKER = {
-    "e": str, "E": int, "s": str, "p": str, "P": str, "w": str, "x": str, "c": str, "Q": str,
-    "b": str, "B": str, "a": str, "A": str, "o": str, "h": str, "l": str, "v": str, "q": str,
-    "O": int, "C": int, "F": int, "L": int, "n": int,
+    "e": str,
+    "E": int,
+    "s": str,
+    "p": str,
+    "P": str,
+    "w": str,
+    "x": str,
+    "c": str,
+    "Q": str,
+    "b": str,
+    "B": str,
+    "a": str,
+    "A": str,
+    "o": str,
+    "h": str,
+    "l": str,
+    "v": str,
+    "q": str,
+    "O": int,
+    "C": int,
+    "F": int,
+    "L": int,
+    "n": int,
 }
 
 
