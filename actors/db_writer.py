@@ -1,0 +1,222 @@
+"""DbWriter: batched, idempotent writes of the 1 Hz series to the store (DESIGN.md §2.4)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable
+
+from actors import metrics
+from actors.bus.base import Batch, Bus, Subscription
+from actors.core.actor import Actor
+from actors.core.backoff import Backoff
+from actors.messages import PricePoint
+from actors.store.base import Store, StoreError
+
+GROUP = "db-writer"
+DAY_MS = 86_400_000
+
+Key = tuple[str, int]
+
+
+class DbWriter(Actor[None]):
+    """Buffers points from the bus group `db-writer` and writes them every `flush_seconds`.
+
+    - One point per (symbol, second) in the buffer, the later delivery winning, so a point
+      delivered twice is written once (and the store's upsert makes rewrites harmless).
+    - A batch is acked only after the write holding its points committed; until then the bus
+      keeps it and delivers it again after a crash or restart.
+    - A failed write keeps the buffer and is retried with capped backoff, reopening the store
+      first (`store.open()` is idempotent); `store_ok` and `buffered` report it to /readyz.
+    - Bound rule: at `buffer_limit` points the writer stops reading the bus (backpressure) until
+      a write succeeds; the bus holds the rest (the in-process bus then slows its publisher,
+      the Redis stream keeps them until its own cap). Nothing is discarded here, so
+      `bs_db_dropped_points_total` counts nothing; the bound may be passed by one batch.
+    - Retention pruning runs in its own task, chunked by the store, never in a flush.
+    - On stop, a write in flight is awaited and the rest is flushed, retrying until the stop
+      timeout; what still fails stays unacked on the bus (logged).
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        *,
+        flush_seconds: float = 5.0,
+        retention_days: int = 30,
+        buffer_limit: int = 500_000,
+        prune_every: float = 3600.0,
+        backoff: Backoff | None = None,
+        read_timeout: float = 0.5,
+        name: str = "db-writer",
+        consumer: str = "db-writer-1",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(name)
+        if flush_seconds <= 0 or retention_days <= 0 or buffer_limit <= 0:
+            raise ValueError("flush_seconds, retention_days and buffer_limit must be positive")
+        self.bus = bus
+        self.store = store
+        self.flush_seconds = flush_seconds
+        self.retention_days = retention_days
+        self.buffer_limit = buffer_limit
+        self.prune_every = prune_every
+        self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self.read_timeout = read_timeout
+        self.consumer = consumer
+        self.clock = clock
+        self.store_ok = True
+        self.last_flush_at: float | None = None
+        self.recent_flushes: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
+        self._buffer: dict[Key, PricePoint] = {}
+        self._batches: list[Batch] = []
+        self._inflight_points = 0
+        self._inflight: asyncio.Task[bool] | None = None
+        self._reopen = False
+        self._room = asyncio.Event()
+        self._room.set()
+        self._sub: Subscription | None = None
+        self._stop_timeout = 10.0
+        metrics.DB_BUFFERED.set_function(lambda: self.buffered)
+
+    @property
+    def buffered(self) -> int:
+        """Points read from the bus and not yet committed."""
+        return len(self._buffer) + self._inflight_points
+
+    # lifecycle -----------------------------------------------------------
+    async def on_start(self) -> None:
+        await self._close_subscription()
+        # Batches held from before a restart also come again from the bus: their points
+        # collapse in the buffer, and acking a batch twice is harmless.
+        self._sub = await self.bus.group(GROUP, self.consumer)
+        self.spawn(self._consume(self._sub), "consume")
+        self.spawn(self._flush_loop(self._sub), "flush")
+        self.spawn(self._prune_loop(), "prune")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._stop_timeout = timeout
+        await super().stop(timeout)
+
+    async def on_stop(self) -> None:
+        deadline = time.monotonic() + self._stop_timeout
+        sub = self._sub
+        if self._inflight is not None and not self._inflight.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._inflight), self._stop_timeout)
+            except TimeoutError:
+                self.log.warning("stop: a write still runs after %.1fs", self._stop_timeout)
+        while sub is not None and self._buffer and time.monotonic() < deadline:
+            if await self._flush_now(sub):
+                break
+            await asyncio.sleep(min(self.backoff.next(), max(0.0, deadline - time.monotonic())))
+        if self._buffer:
+            self.log.warning("stop: %d points not committed; left unacked on the bus", len(self._buffer))
+        await self._close_subscription()
+
+    async def _close_subscription(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            await sub.close()
+
+    # loops ---------------------------------------------------------------
+    async def _consume(self, sub: Subscription) -> None:
+        while not self.should_stop:
+            if self.buffered >= self.buffer_limit:
+                if self._room.is_set():
+                    self.log.warning("buffer full (%d points): pausing reads from the bus", self.buffered)
+                self._room.clear()
+                await self._room.wait()
+                continue
+            batch = await sub.read(self.read_timeout)
+            if batch is None:
+                continue
+            for point in batch.points:
+                self._buffer[(point.symbol, point.second)] = point
+            self._batches.append(batch)
+
+    async def _flush_loop(self, sub: Subscription) -> None:
+        delay = self.flush_seconds
+        while not await self.sleep(delay):
+            started = time.monotonic()
+            ok = await self._flush_now(sub)
+            if ok:
+                delay = max(0.0, self.flush_seconds - (time.monotonic() - started))
+            else:
+                delay = self.backoff.next()
+
+    async def _prune_loop(self) -> None:
+        failing = False
+        while not self.should_stop:
+            cutoff = int(self.clock() * 1000) - self.retention_days * DAY_MS
+            try:
+                pruned = await self.store.prune_before(cutoff)
+            except StoreError as exc:
+                if not failing:
+                    self.log.warning("pruning failed (%s); trying again later", exc)
+                failing = True
+                delay = min(self.prune_every, 60.0)
+            else:
+                failing = False
+                metrics.DB_PRUNED.inc(pruned)
+                delay = self.prune_every
+            if await self.sleep(delay):
+                return
+
+    # writing -------------------------------------------------------------
+    async def _flush_now(self, sub: Subscription) -> bool:
+        """Write the buffer in a task a stop cannot cancel half-way; True when committed."""
+        if self._inflight is not None and not self._inflight.done():
+            return await asyncio.shield(self._inflight)
+        if not self._buffer:
+            return True
+        self._inflight = asyncio.ensure_future(self._write(sub))
+        return await asyncio.shield(self._inflight)
+
+    async def _write(self, sub: Subscription) -> bool:
+        taken, self._buffer = self._buffer, {}
+        batches, self._batches = self._batches, []
+        self._inflight_points = len(taken)
+        started = time.monotonic()
+        try:
+            if self._reopen:
+                await self.store.open()
+            await self.store.write_points(list(taken.values()))
+        except BaseException as exc:
+            taken.update(self._buffer)  # what arrived meanwhile is newer: it wins
+            self._buffer = taken
+            self._batches = batches + self._batches
+            self._inflight_points = 0
+            if not isinstance(exc, StoreError):
+                raise
+            self._failed(exc)
+            return False
+        self._inflight_points = 0
+        self._committed(taken, time.monotonic() - started)
+        for batch in batches:
+            await sub.ack(batch)
+        return True
+
+    def _failed(self, exc: StoreError) -> None:
+        metrics.DB_FAILURES.inc()
+        self._reopen = True
+        if self.store_ok:
+            self.log.warning("store write failed (%s); keeping %d points and retrying", exc, len(self._buffer))
+        self.store_ok = False
+
+    def _committed(self, points: dict[Key, PricePoint], seconds: float) -> None:
+        if not self.store_ok:
+            self.log.info("store writes recovered")
+        self.store_ok = True
+        self._reopen = False
+        self.backoff.reset()
+        self._room.set()
+        now = self.clock()
+        self.last_flush_at = time.monotonic()
+        self.recent_flushes.append((self.last_flush_at, len(points)))
+        metrics.DB_BATCH_SIZE.observe(len(points))
+        metrics.DB_BATCH_LATENCY.observe(seconds)
+        metrics.DB_WRITTEN.inc(len(points))
+        for point in points.values():
+            metrics.DB_LAG.observe(max(0.0, now - point.ts / 1000))
