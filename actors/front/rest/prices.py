@@ -13,6 +13,7 @@ from aiohttp import web
 from actors.cache.reader import PriceReader
 from actors.front.errors import ApiError, envelope
 from actors.front.rest.common import Endpoint, read_query
+from actors.front.rest.memo import SharedRecent
 from actors.front.schemas import (
     AggregatedQuery,
     IntervalsQuery,
@@ -34,10 +35,14 @@ def _now_ms() -> int:
 class PricesApi:
     """Price handlers (public)."""
 
-    def __init__(self, store: Store, reader: PriceReader, scheme: IntervalScheme) -> None:
+    def __init__(
+        self, store: Store, reader: PriceReader, scheme: IntervalScheme, stats_ttl: float = 2.0
+    ) -> None:
         self.store = store
         self.reader = reader
         self.scheme = scheme
+        # Dashboards poll the 24 h figures; one store fold serves every poll of a short window.
+        self._stats: SharedRecent[list[Stats24h]] = SharedRecent(stats_ttl)
 
     def endpoints(self) -> list[Endpoint]:
         tag = "Price data"
@@ -196,5 +201,5 @@ class PricesApi:
         return envelope(aggregates, "Recent interval data retrieved successfully")
 
     async def stats_24h(self, request: web.Request) -> web.Response:
-        stats = await self.store.stats_24h(_now_ms())
+        stats = await self._stats.get(lambda: self.store.stats_24h(_now_ms()))
         return envelope(stats, "24-hour statistics retrieved successfully")
