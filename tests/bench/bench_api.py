@@ -88,7 +88,7 @@ async def main(symbol_count: int, quick: bool) -> None:
         repeat = 5 if quick else 20
         rows = [
             ("/healthz (baseline)", "/healthz"),
-            ("stats/24h, every symbol", "/api/v1/price-data/stats/24h"),
+            ("stats/24h all (max: cold)", "/api/v1/price-data/stats/24h"),
             ("symbols/list", "/api/v1/symbols/list"),
             ("one symbol, latest", f"/api/v1/price-data/{symbols[0]}/latest"),
             ("one symbol, last hour", f"/api/v1/price-data/{symbols[0]}"),

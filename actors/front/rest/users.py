@@ -106,7 +106,7 @@ class UsersApi:
         if wait:
             message = f"Too many failed login attempts; retry in {wait} s"
             headers = {"Retry-After": str(wait)}
-            raise ApiError(429, message, [ErrorSource("email", message)], headers)
+            raise ApiError(429, message, [ErrorSource("login", message)], headers)
         try:
             user = await self.store.get_user_by_email(email)
             matches = await self.hasher.verify(body.password, user.password_hash if user else None)
