@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import jwt
 import pytest
@@ -218,3 +222,32 @@ async def test_super_admin_password_is_never_logged(
         assert await api.login("root@example.com", "secret-root-pw")
     assert "secret-root-pw" not in caplog.text
     assert "root@example.com" in caplog.text  # the promotion was logged
+
+
+def test_create_admin_from_the_command_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "BCRYPT_SALT_ROUNDS": "4",
+        "JWT_ACCESS_SECRET": "cli-secret-" + "z" * 32,
+    }
+    command = [sys.executable, "-m", "actors", "create-admin", "--email", "Cli@Example.com"]
+    done = subprocess.run(
+        [*command, "--password", "cli-password-1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "cli@example.com" in done.stdout and "cli-password-1" not in done.stdout + done.stderr
+    bad = subprocess.run(
+        [*command, "--password", "short"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "8 characters" in bad.stderr and "Traceback" not in bad.stderr
