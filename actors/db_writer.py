@@ -85,6 +85,10 @@ class DbWriter(Actor[None]):
         """Points read from the bus and not yet committed."""
         return len(self._buffer) + self._inflight_points
 
+    async def ready(self) -> bool:
+        """For /readyz (a ReadinessCheck probe): the store takes writes and reads are not paused."""
+        return self.store_ok and self.buffered < self.buffer_limit
+
     # lifecycle -----------------------------------------------------------
     async def on_start(self) -> None:
         await self._close_subscription()
@@ -112,7 +116,9 @@ class DbWriter(Actor[None]):
                 break
             await asyncio.sleep(min(self.backoff.next(), max(0.0, deadline - time.monotonic())))
         if self._buffer:
-            self.log.warning("stop: %d points not committed; left unacked on the bus", len(self._buffer))
+            self.log.warning(
+                "stop: %d points not committed; left unacked on the bus", len(self._buffer)
+            )
         await self._close_subscription()
 
     async def _close_subscription(self) -> None:
@@ -125,7 +131,9 @@ class DbWriter(Actor[None]):
         while not self.should_stop:
             if self.buffered >= self.buffer_limit:
                 if self._room.is_set():
-                    self.log.warning("buffer full (%d points): pausing reads from the bus", self.buffered)
+                    self.log.warning(
+                        "buffer full (%d points): pausing reads from the bus", self.buffered
+                    )
                 self._room.clear()
                 await self._room.wait()
                 continue
@@ -202,7 +210,9 @@ class DbWriter(Actor[None]):
         metrics.DB_FAILURES.inc()
         self._reopen = True
         if self.store_ok:
-            self.log.warning("store write failed (%s); keeping %d points and retrying", exc, len(self._buffer))
+            self.log.warning(
+                "store write failed (%s); keeping %d points and retrying", exc, len(self._buffer)
+            )
         self.store_ok = False
 
     def _committed(self, points: dict[Key, PricePoint], seconds: float) -> None:

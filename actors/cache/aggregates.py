@@ -20,7 +20,16 @@ class RunningAggregate:
     """One symbol's OHLC over one interval so far: open/close by ts, count by distinct second."""
 
     __slots__ = (
-        "close", "close_ts", "count", "high", "low", "open", "open_ts", "seen", "start", "symbol"
+        "close",
+        "close_ts",
+        "count",
+        "high",
+        "low",
+        "open",
+        "open_ts",
+        "seen",
+        "start",
+        "symbol",
     )
 
     def __init__(self, symbol: str, start: int, seconds: int) -> None:

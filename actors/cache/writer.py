@@ -73,6 +73,10 @@ class CacheWriter(Actor[None]):
         """Points read from the bus and not yet in the cache."""
         return self._pending_points
 
+    async def ready(self) -> bool:
+        """For /readyz (a ReadinessCheck probe): the last cache write succeeded."""
+        return self.cache_ok
+
     async def on_start(self) -> None:
         await self._close_subscription()
         self._sub = await self.bus.group(GROUP, self.consumer)

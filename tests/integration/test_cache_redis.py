@@ -98,9 +98,7 @@ async def test_series_misses_below_the_floor(cache: RedisCache, redis: RedisHand
     assert 0 < await redis.client.pttl(f"{redis.prefix}series-floor") <= SERIES_WINDOW_MS
 
 
-async def test_aggregates_round_trip_with_a_day_ttl(
-    cache: RedisCache, redis: RedisHandle
-) -> None:
+async def test_aggregates_round_trip_with_a_day_ttl(cache: RedisCache, redis: RedisHandle) -> None:
     aggs = [
         IntervalAggregate("A", T0, T0 + 14_400_000, 1, 1.0, 2.0, 0.5, 1.5, 10),
         IntervalAggregate("B", T0, T0 + 14_400_000, 1, 3.0, 3.0, 3.0, 3.0, 1),

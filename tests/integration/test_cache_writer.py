@@ -59,9 +59,23 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while not self.answers():
@@ -75,8 +89,12 @@ class PrivateRedis:
     def shutdown(self, *, save: bool = False) -> None:
         """`redis-cli shutdown nosave` (or `save`), then wait for the process to be gone."""
         how = "save" if save else "nosave"
-        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", how],
-                       capture_output=True, timeout=10, check=False)
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "shutdown", how],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
         if self.proc is not None:
             self.proc.wait(10)
             self.proc = None
@@ -201,7 +219,7 @@ async def test_redis_restarted_mid_run_is_survived(
 
         await eventually(landed, timeout=15, what="held and new points in the restarted Redis")
         assert (await cache.latest(["BTCUSDT"]))["BTCUSDT"] == after[-1]
-        assert writer.cache_ok and writer.buffered == 0
+        assert await writer.ready() and writer.buffered == 0
         assert crashes == []
     finally:
         await writer.stop()

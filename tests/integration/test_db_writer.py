@@ -62,7 +62,9 @@ def acked(bus: MemoryBus) -> Any:
     return probe
 
 
-async def test_writes_come_in_batches_at_the_flush_interval(bus: MemoryBus, sqlite_store: Store) -> None:
+async def test_writes_come_in_batches_at_the_flush_interval(
+    bus: MemoryBus, sqlite_store: Store
+) -> None:
     writer = make_writer(bus, sqlite_store, flush_seconds=0.4)
     await writer.start()
     try:
