@@ -10,10 +10,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from actors import metrics
 from actors.cache.base import PriceCache
@@ -67,7 +66,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def metrics_middleware(passthrough: tuple[str, ...] = (SOCKET_IO_PREFIX,)) -> Any:
+def metrics_middleware(passthrough: tuple[str, ...] = (SOCKET_IO_PREFIX,)) -> Middleware:
     """Count requests and time them by the matched route's canonical path (never the raw URL)."""
 
     @web.middleware

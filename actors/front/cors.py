@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from actors.front.errors import ErrorSource, error_response
 
@@ -49,7 +48,7 @@ def _add_vary(response: web.StreamResponse) -> None:
         response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
 
 
-def cors_middleware(policy: CorsPolicy, passthrough: tuple[str, ...] = ("/socket.io",)) -> Any:
+def cors_middleware(policy: CorsPolicy, passthrough: tuple[str, ...] = ("/socket.io",)) -> Middleware:
     """Answer preflights and add grants to the responses of allowed origins."""
 
     @web.middleware

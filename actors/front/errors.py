@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from actors.store.base import StoreError
 
@@ -117,7 +117,7 @@ def _passthrough(request: web.Request, prefixes: tuple[str, ...]) -> bool:
     return request.path.startswith(prefixes)
 
 
-def error_middleware(passthrough: tuple[str, ...] = ("/socket.io",)) -> Any:
+def error_middleware(passthrough: tuple[str, ...] = ("/socket.io",)) -> Middleware:
     """Render ApiError, aiohttp's HTTP errors, store outages and bugs as envelopes."""
 
     @web.middleware
