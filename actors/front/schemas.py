@@ -217,11 +217,13 @@ class Readiness(msgspec.Struct, frozen=True):
 # ---- time parameters ------------------------------------------------------------------------
 
 _EPOCH_MS = re.compile(r"^\d{1,15}$")
+# An unencoded "+01:00" in a query string arrives as " 01:00".
+_PLUS_AS_SPACE = re.compile(r"(?<=\d) (\d{2}(?::?\d{2})?)$")
 
 
 def parse_time(path: str, text: str) -> int:
     """Epoch ms from ISO 8601 (naive means UTC) or epoch-ms digits; else a 400 naming `path`."""
-    value = text.strip()
+    value = _PLUS_AS_SPACE.sub(r"+\1", text.strip())
     if _EPOCH_MS.match(value):
         return int(value)
     try:
