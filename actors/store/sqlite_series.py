@@ -215,22 +215,19 @@ class SeriesReader:
         args: tuple[object, ...] = (lo_ms // 1000, hi_ms // 1000, lo_ms, hi_ms)
         if symbol is not None:
             where, args = f"symbol = ? AND {where}", (symbol, *args)
-        group = f"sec - sec % {int(self.bucket_seconds)}"
-        ends: dict[tuple[str, int], tuple[int, float]] = {}
-        for sym, sec, ms, price in conn.execute(
-            f"SELECT symbol, sec, ms, price FROM points WHERE (symbol, sec) IN ("
-            f"SELECT symbol, min(sec) FROM points WHERE {where} GROUP BY symbol, {group} UNION ALL "
-            f"SELECT symbol, max(sec) FROM points WHERE {where} GROUP BY symbol, {group})",
-            args * 2,
-        ):
-            ends[(sym, sec)] = (sec * 1000 + ms, price)
+        group = f"sec - sec % {self.bucket_seconds:d}"
         out: dict[str, dict[int, Ohlc]] = {}
-        for sym, bucket, count, high, low, first_sec, last_sec in conn.execute(
-            f"SELECT symbol, {group}, count(*), max(price), min(price), min(sec), max(sec) "
-            f"FROM points WHERE {where} GROUP BY symbol, {group}",
+        # The first and last rows of each group are found by primary-key joins, not a rescan.
+        for sym, bucket, count, high, low, first_ts, open_, last_ts, close in conn.execute(
+            f"SELECT g.symbol, g.bucket, g.n, g.high, g.low, f.sec * 1000 + f.ms, f.price, "
+            f"l.sec * 1000 + l.ms, l.price FROM ("
+            f"SELECT symbol, {group} AS bucket, count(*) AS n, max(price) AS high, min(price) AS low, "
+            f"min(sec) AS first_sec, max(sec) AS last_sec FROM points WHERE {where} "
+            f"GROUP BY symbol, bucket) AS g "
+            f"JOIN points AS f ON f.symbol = g.symbol AND f.sec = g.first_sec "
+            f"JOIN points AS l ON l.symbol = g.symbol AND l.sec = g.last_sec",
             args,
         ):
-            (first_ts, open_), (last_ts, close) = ends[(sym, first_sec)], ends[(sym, last_sec)]
             out.setdefault(sym, {})[bucket] = Ohlc(
                 first_ts, open_, last_ts, close, high, low, count
             )
