@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from actors.bus.memory import MemoryBus
 from actors.cache.memory import MemoryCache
 from actors.cache.reader import PriceReader
 from actors.config import Settings
@@ -17,6 +18,7 @@ from actors.feed.status import FeedStatusBoard
 from actors.front.admin import make_admin
 from actors.front.app import FrontDeps, build_app
 from actors.front.auth import PasswordHasher
+from actors.front.hub import BroadcastHub
 from actors.front.rest.system import ReadinessCheck
 from actors.store.base import Store
 from actors.store.intervals import IntervalScheme
@@ -138,25 +140,39 @@ async def running_api(
     serve_app: ServeApp,
     *,
     readiness: Sequence[ReadinessCheck] = (),
+    socket_io: bool = False,
     **env: str,
 ) -> AsyncIterator[Api]:
-    """Build the real app on `store`, serve it on loopback, yield a client for it."""
+    """Build the real app on `store`, serve it on loopback, yield a client for it.
+
+    With `socket_io` the real BroadcastHub is attached to the same app (as the composition does).
+    """
     settings = make_settings(**env)
     scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
     cache = MemoryCache()
     feed = FeedStatusBoard()
-    hub = HubCounts()
+    counts = HubCounts()
+    reader = PriceReader(cache, store, scheme)
+    hub = BroadcastHub(MemoryBus(), reader, store, scheme, settings) if socket_io else None
     deps = FrontDeps(
         settings=settings,
         store=store,
-        reader=PriceReader(cache, store, scheme),
+        reader=reader,
         feed_status=feed,
         cache=cache,
-        hub=hub,
+        hub=hub or counts,
         readiness=readiness,
     )
     app = build_app(settings, deps)
+    if hub is not None:
+        hub.attach(app)
     base = await serve_app(app)
+    if hub is not None:
+        await hub.start()
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield Api(base, session, store, settings, feed, hub, app, cache)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            yield Api(base, session, store, settings, feed, counts, app, cache)
+    finally:
+        if hub is not None:
+            await hub.stop()

@@ -89,3 +89,21 @@ async def test_dashboard_flow_with_a_bare_token(api: Api) -> None:
         "DELETE", "/api/v1/symbols/x", token=admin, bare=True, headers={"Origin": DASHBOARD}
     )
     assert allowed.status == 404
+
+
+async def test_socket_io_keeps_its_own_single_grant(
+    sqlite_store: Store, serve_app: ServeApp
+) -> None:
+    """The REST middleware leaves /socket.io alone: python-socketio grants the same origins once."""
+    async with running_api(sqlite_store, serve_app, socket_io=True, CORS_ORIGINS=DASHBOARD) as api:
+        path = "/socket.io/?EIO=4&transport=polling"
+        allowed = await api.call("GET", path, headers={"Origin": DASHBOARD})
+        assert allowed.status == 200 and allowed.body.startswith("0{")
+        assert allowed.headers.getall("Access-Control-Allow-Origin") == [DASHBOARD]
+        foreign = await api.call("GET", path, headers={"Origin": FOREIGN})
+        assert "Access-Control-Allow-Origin" not in foreign.headers
+        status = await api.call("GET", "/api/v1/system/status")
+        assert status.data["services"]["socketIO"] == {
+            "activeSubscriptions": 0,
+            "connectedClients": 0,
+        }
