@@ -113,7 +113,7 @@ class RedisGroupSubscription:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, timeout: float) -> Batch | None:  # noqa: ASYNC109 (the Bus protocol)
+    async def read(self, timeout: float) -> Batch | None:
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             try:
@@ -157,7 +157,10 @@ class RedisGroupSubscription:
             self._next_claim = time.monotonic() + self.bus.claim_idle
         block = max(0.0, min(_BLOCK_SLICE, deadline - time.monotonic()))
         reply = await self.bus.client.xreadgroup(
-            self.name, self.consumer, {self.bus.stream: ">"}, count=self.bus.read_count,
+            self.name,
+            self.consumer,
+            {self.bus.stream: ">"},
+            count=self.bus.read_count,
             block=int(block * 1000) if block >= 0.001 else None,
         )
         return await self._batch(_entries(reply))
@@ -250,13 +253,14 @@ class RedisTailSubscription:
         self._link = _Link("bus tail", bus.new_backoff())
         self._dropped = metrics.BUS_DROPPED.labels("tail")
 
-    async def read(self, timeout: float) -> Batch | None:  # noqa: ASYNC109 (the Bus protocol)
+    async def read(self, timeout: float) -> Batch | None:
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             block = max(0.0, min(_BLOCK_SLICE, deadline - time.monotonic()))
             try:
                 reply = await self.bus.client.xread(
-                    {self.bus.stream: self.last_id}, count=self.bus.read_count,
+                    {self.bus.stream: self.last_id},
+                    count=self.bus.read_count,
                     block=int(block * 1000) if block >= 0.001 else None,
                 )
                 self._link.ok()
@@ -343,7 +347,7 @@ class RedisBus:
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for start in range(0, len(listed), self.points_per_entry):
-                        chunk = _ENCODER.encode(listed[start:start + self.points_per_entry])
+                        chunk = _ENCODER.encode(listed[start : start + self.points_per_entry])
                         pipe.xadd(self.stream, {FIELD: chunk}, maxlen=self.maxlen, approximate=True)
                     pipe.xlen(self.stream)
                     replies = await pipe.execute()

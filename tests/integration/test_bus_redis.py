@@ -214,18 +214,24 @@ async def test_consumer_killed_mid_stream_loses_nothing(redis: RedisHandle, tmp_
     bus = RedisBus(redis.client, redis.prefix, points_per_entry=5)
     out = tmp_path / "written.txt"
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CHILD, redis.url, redis.prefix, str(out),
-        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        sys.executable,
+        "-c",
+        CHILD,
+        redis.url,
+        redis.prefix,
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
     )
     try:
         sent = points(600)
         assert child.stdout is not None
         for start in range(0, 300, 10):
-            await bus.publish(sent[start:start + 10])
+            await bus.publish(sent[start : start + 10])
         for _ in range(5):
             await asyncio.wait_for(child.stdout.readline(), 10)  # it is writing and acking
         for start in range(300, 600, 10):
-            await bus.publish(sent[start:start + 10])
+            await bus.publish(sent[start : start + 10])
         child.send_signal(signal.SIGKILL)
         await child.wait()
     finally:
@@ -250,6 +256,7 @@ async def test_consumer_killed_mid_stream_loses_nothing(redis: RedisHandle, tmp_
 
 # -- Redis itself goes away and comes back --------------------------------------------------
 
+
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[tuple[str, object]]:
     binary = shutil.which("redis-server")
@@ -259,11 +266,25 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, object]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start() -> None:
-        procs.append(subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
 
     def stop() -> None:
         procs[-1].kill()

@@ -18,8 +18,19 @@ GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 TARGET_LABELS = {"job", "instance", "program"}  # added by Prometheus and grafana/targets/*.json
 KEYWORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool",
-    "and", "or", "unless", "inf", "nan",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "inf",
+    "nan",
 }
 RATE_INTERVAL = "1m"
 
@@ -82,7 +93,7 @@ def parse(expr: str) -> tuple[list[str], set[str]]:
     text = re.sub(grouping, " ", text)
     names = []
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        after = text[match.end():].lstrip()
+        after = text[match.end() :].lstrip()
         word = match.group(0)
         if after.startswith("(") or word.lower() in KEYWORDS:
             continue  # a function, an aggregation or an operator
@@ -137,7 +148,7 @@ def test_the_parser_catches_what_it_must() -> None:
     assert parse(quantile)[0] == ["x_bucket"]
     ratio = "sum(rate(a_total[1m])) / sum(rate(b_count[1m])) or vector(0)"
     assert parse(ratio)[0] == ["a_total", "b_count"]
-    assert parse("sum without (shard) (bs_feed_connected{shard!=\"x\"}) offset 5m")[1] == {"shard"}
+    assert parse('sum without (shard) (bs_feed_connected{shard!="x"}) offset 5m')[1] == {"shard"}
 
 
 def test_scrape_targets_match_the_programs_metrics_ports() -> None:
