@@ -196,3 +196,22 @@ async def test_openapi_document_is_valid_openapi(api: Api) -> None:
     from openapi_spec_validator import validate
 
     validate((await api.call("GET", "/api/v1/openapi.json")).body)
+
+
+async def test_store_down_is_503_in_the_envelope(sqlite_url: str, serve_app: ServeApp) -> None:
+    from actors.store import IntervalScheme, open_store
+
+    store = open_store(sqlite_url, IntervalScheme())
+    await store.open()
+    async with running_api(store, serve_app) as api:
+        assert (await api.call("GET", "/api/v1/symbols")).status == 200
+        await store.close()
+        reply = await api.call("GET", "/api/v1/symbols")
+        assert reply.status == 503 and reply.body["success"] is False
+        assert reply.headers["Retry-After"]
+        login = await api.call(
+            "POST", "/api/v1/users/login", json={"email": "a@b.io", "password": "x"}
+        )
+        assert login.status == 503
+        ready = await api.call("GET", "/readyz")
+        assert ready.status == 503 and ready.body["checks"]["store"] is False
