@@ -6,8 +6,9 @@ Implementations: `MemoryCache` (embedded default) and `RedisCache`.
 
 The series has a *floor*: the time from which the cache holds every point. The first write
 sets it (so a fresh or emptied cache never claims history it lacks) and `mark_gap` raises it
-when points were lost; `series()` misses (returns []) for a range that starts below it, so
-readers take the range from the store instead of serving a hole.
+when points were lost; `series()` misses (returns []) for a range that starts below it, or
+below the 4 hours before the symbol's newest point, so readers take such a range from the
+store instead of serving a hole.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class PriceCache(Protocol):
         """Latest point of each symbol that has one."""
 
     async def series(self, symbol: str, start_ms: int, end_ms: int) -> list[PricePoint]:
-        """Cached points with start_ms <= ts <= end_ms, oldest first; [] if start_ms < the floor."""
+        """Cached points with start_ms <= ts <= end_ms, oldest first; [] if not all are cached."""
 
     async def mark_gap(self, until_ms: int) -> None:
         """Points before `until_ms` may be missing: raise the floor to it (never lowers it)."""

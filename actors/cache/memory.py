@@ -63,9 +63,10 @@ class _Series:
             del self.ts[:cut], self.price[:cut], self.pct[:cut], self.backfill[:cut]
 
     def between(self, symbol: str, start_ms: int, end_ms: int) -> list[PricePoint]:
-        if not self.ts:
+        """Points in [start_ms, end_ms]; [] when start_ms reaches below what the trim keeps."""
+        if not self.ts or start_ms < self.ts[-1] - SERIES_WINDOW_MS:
             return []
-        lo = bisect_left(self.ts, max(start_ms, self.ts[-1] - SERIES_WINDOW_MS))
+        lo = bisect_left(self.ts, start_ms)
         hi = bisect_right(self.ts, end_ms)
         return [
             PricePoint(

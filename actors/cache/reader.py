@@ -1,5 +1,9 @@
 """PriceReader: what the front reads prices through: the cache first, the store when the cache
-misses or is down (counted in `bs_cache_fallbacks_total`)."""
+misses or is down (counted in `bs_cache_fallbacks_total`).
+
+The cache answers a series range only when it holds all of it (see the floor in
+actors/cache/base.py), so a cache hit is never a partial answer.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,26 @@ from actors.store.intervals import IntervalScheme
 
 log = logging.getLogger("actors.cache.reader")
 
+# A closed interval's aggregate read from the store is cached only this long after its end:
+# before that, the DbWriter's last flush or a feed backfill may still add points to it.
+WRITE_THROUGH_AFTER_MS = 10 * 60_000
+
 
 class PriceReader:
     """Read-through access to latest prices, series and interval aggregates."""
 
-    def __init__(self, cache: PriceCache, store: Store, scheme: IntervalScheme) -> None:
+    def __init__(
+        self,
+        cache: PriceCache,
+        store: Store,
+        scheme: IntervalScheme,
+        *,
+        write_through_after_ms: int = WRITE_THROUGH_AFTER_MS,
+    ) -> None:
         self.cache = cache
         self.store = store
         self.scheme = scheme
+        self.write_through_after_ms = write_through_after_ms
 
     def _fallback(self, what: str, exc: Exception) -> None:
         metrics.CACHE_FALLBACKS.inc()
@@ -45,7 +61,7 @@ class PriceReader:
     async def series(self, symbol: str, start_ms: int, end_ms: int) -> list[PricePoint]:
         """Points in [start_ms, end_ms], oldest first; the cache serves the last 4 hours."""
         now = int(time.time() * 1000)
-        if start_ms >= now - SERIES_WINDOW_MS + 60_000:
+        if start_ms >= now - SERIES_WINDOW_MS - 60_000:  # older ranges are never all cached
             try:
                 cached = await self.cache.series(symbol, start_ms, end_ms)
                 if cached:
@@ -56,7 +72,9 @@ class PriceReader:
 
     async def interval(self, symbol: str, interval_start_ms: int) -> IntervalAggregate | None:
         """One interval's aggregate; closed intervals come from the cache when present."""
-        is_open = self.scheme.end_of(interval_start_ms) > int(time.time() * 1000)
+        end = self.scheme.end_of(interval_start_ms)
+        now = int(time.time() * 1000)
+        is_open = end > now
         if not is_open:
             try:
                 cached = await self.cache.aggregate(symbol, interval_start_ms)
@@ -65,7 +83,7 @@ class PriceReader:
             except CacheError as exc:
                 self._fallback("aggregate", exc)
         aggregate = await self.store.interval_aggregate(symbol, interval_start_ms)
-        if aggregate is not None and not is_open:
+        if aggregate is not None and end + self.write_through_after_ms <= now:
             try:
                 await self.cache.put_aggregates([aggregate])
             except CacheError as exc:

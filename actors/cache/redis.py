@@ -168,9 +168,12 @@ class RedisCache:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self.floor_key)
         pipe.zrangebyscore(self.series_key(symbol), start_ms, end_ms)
-        floor, members = await self._execute(pipe)
+        pipe.zrange(self.series_key(symbol), -1, -1, withscores=True)
+        floor, members, newest = await self._execute(pipe)
         if floor is None or start_ms < int(floor):
             return []
+        if newest and start_ms < int(newest[0][1]) - SERIES_WINDOW_MS:
+            return []  # reaches below what the trim keeps
         try:
             samples = [_SAMPLE.decode(member) for member in members]
         except msgspec.DecodeError as exc:

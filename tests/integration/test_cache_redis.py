@@ -85,6 +85,8 @@ async def test_series_is_trimmed_to_four_hours_on_write(
     scores = [int(score) for _, score in members]
     assert scores[0] == T0 + 30 * step  # exactly 4 h before the newest point is kept
     assert scores[-1] == newest and len(scores) == 31
+    assert len(await cache.series("A", newest - SERIES_WINDOW_MS, newest)) == 31
+    assert await cache.series("A", newest - SERIES_WINDOW_MS - 1, newest) == []  # not all kept
 
 
 async def test_series_misses_below_the_floor(cache: RedisCache, redis: RedisHandle) -> None:

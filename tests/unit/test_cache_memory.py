@@ -51,9 +51,10 @@ async def test_series_keeps_only_the_four_hours_before_its_newest_point() -> Non
     count = SERIES_WINDOW_MS // step + TRIM_SLACK + 10
     await cache.put_points([PricePoint("A", T0 + i * step, float(i)) for i in range(count)])
     newest = T0 + (count - 1) * step
-    series = await cache.series("A", T0, newest)  # the floor is T0: the first write
+    series = await cache.series("A", newest - SERIES_WINDOW_MS, newest)
     assert series[0].ts == newest - SERIES_WINDOW_MS and series[-1].ts == newest
     assert len(series) == SERIES_WINDOW_MS // step + 1
+    assert await cache.series("A", newest - SERIES_WINDOW_MS - 1, newest) == []  # not all kept
 
 
 async def test_series_misses_below_the_floor_so_readers_use_the_store() -> None:
