@@ -23,7 +23,9 @@ NOW = int(time.time()) * 1000
 MINUTE = 60_000
 
 
-def ticks(symbol: str, first_ts: int, count: int, price: float, step: int = 1000) -> list[PricePoint]:
+def ticks(
+    symbol: str, first_ts: int, count: int, price: float, step: int = 1000
+) -> list[PricePoint]:
     return [PricePoint(symbol, first_ts + i * step, price + i) for i in range(count)]
 
 
@@ -73,7 +75,9 @@ async def test_a_dead_redis_falls_back_to_the_store_and_is_counted(sqlite_store:
     assert fallbacks() - before == 3
 
 
-async def test_closed_intervals_are_cached_once_settled(sqlite_store: Store, redis: RedisHandle) -> None:
+async def test_closed_intervals_are_cached_once_settled(
+    sqlite_store: Store, redis: RedisHandle
+) -> None:
     cache = RedisCache.from_url(redis.url, redis.prefix)
     start = SCHEME.start_of(NOW) - 2 * SCHEME.length_ms  # ended at least four hours ago
     await sqlite_store.write_points(ticks("BTCUSDT", start, 10, 100.0))
