@@ -31,7 +31,7 @@ _DESCRIPTIONS = {
     413: "Body over 1 MiB",
     415: "Content-Type is not application/json",
     429: "Too many failed logins; see Retry-After",
-    503: "Not ready",
+    503: "Not ready, or the store is unavailable (see Retry-After)",
 }
 
 
@@ -123,7 +123,9 @@ def _responses(
             "content": body,
         }
     }
-    for status in sorted(set(endpoint.errors)):
+    # every enveloped route reads the store, whose outage is a 503 with Retry-After
+    outage = (503,) if endpoint.media == "envelope" and endpoint.tag != "System" else ()
+    for status in sorted({*endpoint.errors, *outage}):
         content = body if endpoint.media == "json" else {"application/json": {"schema": error_ref}}
         responses[str(status)] = {
             "description": _DESCRIPTIONS.get(status, "Error"),
