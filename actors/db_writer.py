@@ -45,7 +45,7 @@ class DbWriter(Actor[None]):
         *,
         flush_seconds: float = 5.0,
         retention_days: int = 30,
-        buffer_limit: int = 500_000,
+        buffer_limit: int = 300_000,
         prune_every: float = 3600.0,
         backoff: Backoff | None = None,
         read_timeout: float = 0.5,
@@ -229,4 +229,5 @@ class DbWriter(Actor[None]):
         metrics.DB_BATCH_LATENCY.observe(seconds)
         metrics.DB_WRITTEN.inc(len(points))
         for point in points.values():
-            metrics.DB_LAG.observe(max(0.0, now - point.ts / 1000))
+            if not point.backfill:  # a backfilled point is old by nature: not a lag
+                metrics.DB_LAG.observe(max(0.0, now - point.ts / 1000))

@@ -44,13 +44,19 @@ class _Sample(msgspec.Struct, array_like=True, omit_defaults=True):
     backfill: bool = False
 
 
-# KEYS: latest keys; ARGV: ttl, then (ts, value) per key. Sets a key unless it holds a newer point.
+# KEYS: latest keys; ARGV: ttl, then (ts, value) per key. Sets a key unless it holds a newer
+# point (an unreadable value is replaced rather than blocking every later write).
 _SET_LATEST = """
 local ttl = ARGV[1]
 for i, key in ipairs(KEYS) do
   local ts = tonumber(ARGV[2 * i])
+  local held_ts = nil
   local held = redis.call('GET', key)
-  if (not held) or cjson.decode(held)[2] <= ts then
+  if held then
+    local ok, decoded = pcall(cjson.decode, held)
+    if ok and type(decoded) == 'table' then held_ts = tonumber(decoded[2]) end
+  end
+  if (not held_ts) or held_ts <= ts then
     redis.call('SET', key, ARGV[2 * i + 1], 'EX', ttl)
   end
 end

@@ -120,6 +120,9 @@ class CacheWriter(Actor[None]):
             await sub.ack(dropped)
 
     async def _flush(self, sub: Subscription) -> None:
+        if not self.cache_ok and not await self.cache.ping():
+            self._retry_later(None)  # a cheap probe before encoding the whole buffer again
+            return
         points = [point for batch in self._pending for point in batch.points]
         aggregates = self.aggregator.ready()
         try:
@@ -128,13 +131,7 @@ class CacheWriter(Actor[None]):
             if self._gap_until is not None:
                 await self.cache.mark_gap(self._gap_until)
         except CacheError as exc:
-            self._failed.inc()
-            self.failures += 1
-            delay = self.backoff.next()
-            self._retry_at = self.clock() + delay
-            if self.cache_ok:
-                self.log.warning("cache write failed (%s); holding points and retrying", exc)
-            self.cache_ok = False
+            self._retry_later(exc)
             return
         if not self.cache_ok:
             self.log.info("cache writes recovered after %d failed attempts", self.failures)
@@ -149,3 +146,11 @@ class CacheWriter(Actor[None]):
             batch = self._pending.popleft()
             self._pending_points -= len(batch.points)
             await sub.ack(batch)
+
+    def _retry_later(self, exc: CacheError | None) -> None:
+        self._failed.inc()
+        self.failures += 1
+        self._retry_at = self.clock() + self.backoff.next()
+        if self.cache_ok:
+            self.log.warning("cache write failed (%s); holding points and retrying", exc)
+        self.cache_ok = False
