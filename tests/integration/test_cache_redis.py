@@ -46,6 +46,14 @@ async def test_latest_has_a_one_hour_ttl_and_never_goes_back(
     assert (await cache.latest(["BTCUSDT"]))["BTCUSDT"].price == 2.5
 
 
+async def test_an_unreadable_latest_value_is_replaced(
+    cache: RedisCache, redis: RedisHandle
+) -> None:
+    await redis.client.set(f"{redis.prefix}price:BTCUSDT", b"not json")
+    await cache.put_points([P("BTCUSDT", T0, 1.0)])
+    assert await cache.latest(["BTCUSDT"]) == {"BTCUSDT": P("BTCUSDT", T0, 1.0)}
+
+
 async def test_everything_lives_under_the_prefix(cache: RedisCache, redis: RedisHandle) -> None:
     await cache.put_points([P("BTCUSDT", T0, 1.0)])
     await cache.put_aggregates([IntervalAggregate("BTCUSDT", T0, T0 + 1, 1, 1.0, 1.0, 1.0, 1.0, 1)])
