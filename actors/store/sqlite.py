@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from actors.messages import IntervalAggregate, NewSymbol, PricePoint, Stats24h, SymbolRecord, User
 from actors.store.base import DuplicateError
 from actors.store.intervals import IntervalScheme
+from actors.store.records import check_role, symbol_changes
 from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
 from actors.store.sqlite_sealer import SeriesWriter
 from actors.store.sqlite_series import SCHEMA as SERIES_SCHEMA
 from actors.store.sqlite_series import SeriesReader
-
-ROLES = ("user", "admin")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -78,11 +77,6 @@ def _symbol(row: tuple[str, str, str, str, int, int, int]) -> SymbolRecord:
     return SymbolRecord(sid, symbol, base, quote, bool(active), created, updated)
 
 
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
-
-
 def _bump_symbols(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'symbols_version'")
 
@@ -127,7 +121,7 @@ class SqliteStore:
     # users
 
     async def create_user(self, name: str, email: str, password_hash: str, role: str) -> User:
-        _check_role(role)
+        check_role(role)
         now = _now_ms()
         user = User(_new_id(), name, email.strip().lower(), password_hash, role, now, now)
 
@@ -169,7 +163,7 @@ class SqliteStore:
     async def set_user_role(
         self, email: str, role: str, password_hash: str | None = None
     ) -> User | None:
-        _check_role(role)
+        check_role(role)
         address = email.strip().lower()
 
         def update(conn: sqlite3.Connection) -> int:
@@ -293,19 +287,10 @@ class SqliteStore:
     async def update_symbol(
         self, symbol_id: str, changes: dict[str, object]
     ) -> SymbolRecord | None:
-        unknown = set(changes) - set(_SYMBOL_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown symbol fields: {sorted(unknown)}")
-        values: dict[str, object] = {}
-        for key, value in changes.items():
-            if key == "isActive":
-                if not isinstance(value, bool):
-                    raise ValueError("isActive must be a boolean")
-                values["is_active"] = int(value)
-            else:
-                if not isinstance(value, str) or not value.strip():
-                    raise ValueError(f"{key} must be a non-empty string")
-                values[_SYMBOL_COLUMNS[key]] = value.strip().upper()
+        values = {
+            _SYMBOL_COLUMNS[key]: int(value) if isinstance(value, bool) else value
+            for key, value in symbol_changes(changes).items()
+        }
 
         def update(conn: sqlite3.Connection) -> int:
             assignments = ", ".join(f"{column} = ?" for column in values)
