@@ -141,6 +141,12 @@ class ExchangeSimulator:
         """Steps (trades, hence events per stream) per second per symbol."""
         return float(self.market.rate)
 
+    @rate.setter
+    def rate(self, value: float) -> None:
+        self.market.set_rate(value)
+        if self._clock is not None:  # a new step order from now on, at the new pace
+            self._clock = StepClock(len(self.market.trading), self.market.rate, _now_ms())
+
     @property
     def frames_sent(self) -> int:
         return self.hub.frames_sent
@@ -205,13 +211,13 @@ class ExchangeSimulator:
 
     # loops -----------------------------------------------------------------
     async def _run_market(self) -> None:
-        clock = self._clock
-        assert clock is not None
         market, hub = self.market, self.hub
         trading, step, on_step = market.trading, market.step, hub.on_step
         count = len(trading)
         last_second = _now_ms() // 1000
         while True:
+            clock = self._clock
+            assert clock is not None
             now_ms = time.time() * 1000
             due = clock.due(now_ms, MAX_LAG_MS)
             index = clock.done

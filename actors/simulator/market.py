@@ -18,6 +18,7 @@ from actors.simulator.intervals import bucket_next, bucket_open
 # Per-step relative volatility at rate 1; scaled by 1/sqrt(rate) so a second moves alike.
 VOLATILITY = 4e-4
 MAX_LOTS = 1000
+MIN_RATE, MAX_RATE = 0.001, 100_000.0
 
 
 class RunningKline:
@@ -121,15 +122,22 @@ class Market:
     def __init__(
         self, listings: list[Listing], *, seed: int, rate: float, start_ms: int, keep_seconds: int
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = Fraction(rate).limit_denominator(1000)
+        self.rate = Fraction(1)
         self._rng = random.Random(seed)
-        sigma = 2 * math.sqrt(3) * VOLATILITY / math.sqrt(float(self.rate))
-        self.states = [SymbolState(listing, start_ms, sigma, keep_seconds) for listing in listings]
+        self.states = [SymbolState(listing, start_ms, 0.0, keep_seconds) for listing in listings]
+        self.set_rate(rate)
         self.by_symbol = {state.symbol: state for state in self.states}
         self.by_stream = {state.stream: state for state in self.states}
         self.trading = [state for state in self.states if state.listing.trading]
+
+    def set_rate(self, rate: float) -> None:
+        """Steps per second per symbol (0.001 to 100000); each step's move shrinks as 1/sqrt(rate)."""
+        if not MIN_RATE <= rate <= MAX_RATE:
+            raise ValueError(f"rate must be within [{MIN_RATE}, {MAX_RATE}]")
+        self.rate = Fraction(rate).limit_denominator(1000)
+        sigma = 2 * math.sqrt(3) * VOLATILITY / math.sqrt(float(self.rate))
+        for state in self.states:
+            state.sigma = sigma
 
     def step(self, state: SymbolState, event_ms: int) -> None:
         """One trade of `state`'s symbol at `event_ms`: move the walk, book it everywhere."""

@@ -180,7 +180,7 @@ class WsEndpoint:
     # pings -----------------------------------------------------------
     @staticmethod
     def _on_pong(conn: Connection, payload: bytes) -> None:
-        sent = conn.pings.get(payload)
+        sent = conn.pings.get(bytes(payload))
         if sent is None:
             return  # unsolicited pongs do not keep the link alive
         for key, when in list(conn.pings.items()):
