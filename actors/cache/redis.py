@@ -9,8 +9,12 @@ Keys under the prefix P (default `bs:`):
                   before its newest point on every write; expires 4 h after its last write.
 - `P series-floor` the series floor in ms (see actors/cache/base.py), same expiry.
 - `P agg:SYM:START` an IntervalAggregate as JSON (camelCase), 24 h TTL.
-Every write is one pipelined round trip. Connection faults raise CacheError; the client
-reconnects on its next call, so nothing here needs restarting after Redis comes back.
+Every write is one pipelined round trip. The per-point work runs in two short scripts
+(latest prices; series insert, trim and expiry) rather than a command per point, because the
+client's cost is per command: a second of 242 symbols is 4 commands, not about 1,000. Large
+writes (a buffer held through an outage) are split so no script holds Redis for long.
+Connection faults raise CacheError; the client reconnects on its next call, so nothing here
+needs restarting after Redis comes back.
 """
 
 from __future__ import annotations
@@ -62,6 +66,31 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+
+# KEYS: series keys; ARGV: window ms, then per key: count n, trim cutoff (ms), n (ts, member).
+# A second's old member goes first, so the set holds one point per second.
+_PUT_SERIES = """
+local window = ARGV[1]
+local at = 2
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  local cutoff = ARGV[at + 1]
+  at = at + 2
+  for _ = 1, n do
+    local ts = tonumber(ARGV[at])
+    local base = ts - ts % 1000
+    redis.call('ZREMRANGEBYSCORE', key, base, base + 999)
+    redis.call('ZADD', key, ts, ARGV[at + 1])
+    at = at + 2
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutoff)
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"""
+
+# Points per script call: bounds how long one call holds Redis (well under a millisecond each).
+SCRIPT_CHUNK = 2000
 
 # KEYS[1]: floor key; ARGV: until_ms, ttl ms. Raises the floor, never lowers it.
 _RAISE_FLOOR = """
@@ -125,22 +154,30 @@ class RedisCache:
                 newest[point.symbol] = point
             by_symbol.setdefault(point.symbol, []).append(point)
         pipe = self.client.pipeline(transaction=False)
-        latest_args: list[Any] = [LATEST_TTL_SECONDS]
-        for point in newest.values():
-            latest_args += [point.ts, _JSON.encode(point)]
-        # EVAL rather than EVALSHA: the script is short, and it saves the SCRIPT EXISTS round trip.
-        pipe.eval(_SET_LATEST, len(newest), *[self.latest_key(s) for s in newest], *latest_args)
+        # EVAL rather than EVALSHA: the scripts are short, and it saves a SCRIPT EXISTS round trip.
+        symbols = list(newest)
+        for i in range(0, len(symbols), SCRIPT_CHUNK):
+            chunk = symbols[i : i + SCRIPT_CHUNK]
+            latest_args: list[Any] = [LATEST_TTL_SECONDS]
+            for symbol in chunk:
+                latest_args += [newest[symbol].ts, _JSON.encode(newest[symbol])]
+            pipe.eval(_SET_LATEST, len(chunk), *[self.latest_key(s) for s in chunk], *latest_args)
+        keys: list[str] = []
+        args: list[Any] = [SERIES_WINDOW_MS]
         for symbol, symbol_points in by_symbol.items():
-            key = self.series_key(symbol)
-            members: dict[bytes, int] = {}
-            for point in symbol_points:
-                base = point.second * 1000
-                pipe.zremrangebyscore(key, base, base + 999)
-                sample = _Sample(point.ts, point.price, point.pct, point.backfill)
-                members[_SAMPLE_ENCODER.encode(sample)] = point.ts
-            pipe.zadd(key, members)
-            pipe.zremrangebyscore(key, "-inf", f"({newest[symbol].ts - SERIES_WINDOW_MS}")
-            pipe.pexpire(key, SERIES_WINDOW_MS)
+            cutoff = newest[symbol].ts - SERIES_WINDOW_MS
+            for j in range(0, len(symbol_points), SCRIPT_CHUNK):
+                part = symbol_points[j : j + SCRIPT_CHUNK]
+                keys.append(self.series_key(symbol))
+                args += [len(part), cutoff]
+                for point in part:
+                    sample = _Sample(point.ts, point.price, point.pct, point.backfill)
+                    args += [point.ts, _SAMPLE_ENCODER.encode(sample)]
+                if len(args) > 2 * SCRIPT_CHUNK:
+                    pipe.eval(_PUT_SERIES, len(keys), *keys, *args)
+                    keys, args = [], [SERIES_WINDOW_MS]
+        if keys:
+            pipe.eval(_PUT_SERIES, len(keys), *keys, *args)
         pipe.set(self.floor_key, min(point.ts for point in points), nx=True, px=SERIES_WINDOW_MS)
         pipe.pexpire(self.floor_key, SERIES_WINDOW_MS)
         await self._execute(pipe)
