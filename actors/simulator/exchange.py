@@ -181,6 +181,12 @@ class ExchangeSimulator:
     def rest_429(self, seconds: float) -> None:
         """Answer every REST request with 429 + Retry-After for the next `seconds`."""
         self.budget.forced_until = time.time() + seconds
+        self.budget.forced_status = 429
+
+    def rest_418(self, seconds: float) -> None:
+        """An IP ban: every REST request gets 418 + Retry-After for the next `seconds`."""
+        self.budget.forced_until = time.time() + seconds
+        self.budget.forced_status = 418
 
     async def drop_connections(self) -> None:
         """Close every client WebSocket abruptly (no close frame)."""

@@ -37,18 +37,19 @@ class WeightBudget:
         self.limit = limit
         self._minute = -1
         self.used = 0
-        self.forced_until = 0.0  # injected 429s until this wall time
+        self.forced_until = 0.0  # injected refusals until this wall time ...
+        self.forced_status = 429  # ... with this status (429, or 418 for a ban)
 
-    def charge(self, weight: int, now: float) -> float | None:
-        """Count `weight`; None if within budget, else the Retry-After seconds."""
+    def charge(self, weight: int, now: float) -> tuple[int, float] | None:
+        """Count `weight`; None if within budget, else (status, Retry-After seconds)."""
         minute = int(now // 60)
         if minute != self._minute:
             self._minute, self.used = minute, 0
         if now < self.forced_until:
-            return self.forced_until - now
+            return self.forced_status, self.forced_until - now
         self.used += weight
         if self.used > self.limit:
-            return (minute + 1) * 60 - now
+            return 429, (minute + 1) * 60 - now
         return None
 
     def used_now(self, now: float) -> int:
@@ -115,17 +116,11 @@ class RestApi:
                 {"code": -1000, "msg": "Service unavailable."}, 503
             )
         else:
-            retry_after = self.budget.charge(_weight(request), now)
-            if retry_after is not None:
-                limit = self.budget.limit
+            refused = self.budget.charge(_weight(request), now)
+            if refused is not None:
+                status, retry_after = refused
                 response = _json(
-                    {
-                        "code": -1003,
-                        "msg": f"Too much request weight used; current limit is "
-                        f"{limit} request weight per 1 MINUTE. Please use WebSocket Streams for "
-                        "live updates to avoid polling the API.",
-                    },
-                    429,
+                    {"code": -1003, "msg": self._refusal(status, now + retry_after)}, status
                 )
                 response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
             else:
@@ -137,6 +132,17 @@ class RestApi:
         response.headers[WEIGHT_HEADER] = used
         response.headers["x-mbx-used-weight"] = used
         return response
+
+    def _refusal(self, status: int, until: float) -> str:
+        if status == 418:
+            return (
+                f"Way too much request weight used; IP banned until {int(until * 1000)}. "
+                "Please use WebSocket Streams for live updates to avoid bans."
+            )
+        return (
+            f"Too much request weight used; current limit is {self.budget.limit} request weight "
+            "per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
+        )
 
     def _state(self, symbol: str | None) -> SymbolState:
         if not symbol:

@@ -164,6 +164,20 @@ async def test_rest_429_window_then_normal_again() -> None:
         await eventually(back, timeout=3, what="REST 200 after the 429 window")
 
 
+async def test_rest_418_ban_window() -> None:
+    async with ExchangeSimulator(symbols=3) as sim:
+        sim.rest_418(2.0)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(
+                f"{sim.rest_url}/api/v3/klines", params={"symbol": "BTCUSDT"}
+            ) as resp:
+                body = await resp.json()
+                assert resp.status == 418 and resp.headers["Retry-After"] == "2"
+                assert body["code"] == -1003 and body["msg"].startswith(
+                    "Way too much request weight used"
+                )
+
+
 async def test_periodic_faults_from_the_schedule() -> None:
     faults = Faults(drop_every=0.6, rest_429_every=0.6, rest_429_seconds=0.3)
     async with ExchangeSimulator(symbols=3, rate=5.0, faults=faults) as sim:

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from actors.simulator.exchange import ExchangeSimulator
+from tests.integration.simulator_support import connect
 
 MINI_TICKER = {
     "e": str,
@@ -85,7 +86,7 @@ def assert_shape(obj: dict[str, Any], shape: dict[str, type]) -> None:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSimulator]:
-    async with ExchangeSimulator(symbols=20, seed=7, rate=4.0) as simulator:
+    async with ExchangeSimulator(symbols=20, seed=7, rate=20.0) as simulator:
         yield simulator
 
 
@@ -135,3 +136,52 @@ async def test_close_price_matches_streamed_mini_ticker_at_rate_1() -> None:
             assert sim.close_price("BTCUSDT", second) == float(tick["c"])
         seconds = [tick["E"] // 1000 for tick in seen]
         assert seconds == list(range(seconds[0], seconds[0] + 3))  # one step per second
+
+
+async def test_mini_ticker_array_once_a_second_with_changed_symbols_of_every_quote() -> None:
+    async with ExchangeSimulator(symbols=6, seed=3, rate=1.0) as sim:
+        async with connect(f"{sim.ws_url}/stream?streams=!miniTicker@arr") as client:
+            first, second = await client.data(2, timeout=5)
+        assert first["stream"] == "!miniTicker@arr" and isinstance(first["data"], list)
+        for entry in first["data"] + second["data"]:
+            assert_shape(entry, MINI_TICKER)
+        names = {entry["s"] for entry in second["data"]}
+        assert set(sim.usdt_symbols()) <= names and "ETHBTC" in names  # all quote assets
+        assert not names & {"LUNAUSDT", "SRMUSDT"}  # halted pairs never change
+        assert len(names) == len(second["data"])
+        assert second["data"][0]["E"] // 1000 > first["data"][0]["E"] // 1000
+
+
+async def test_trade_ids_increase_and_ticker_fields_are_consistent(sim: ExchangeSimulator) -> None:
+    trades = await frames_of(f"{sim.ws_url}/ws/btcusdt@trade", 5)
+    ids = [trade["t"] for trade in trades]
+    assert ids == list(range(ids[0], ids[0] + 5))
+    aggs = await frames_of(f"{sim.ws_url}/ws/btcusdt@aggTrade", 2)
+    assert all(agg["a"] == agg["f"] == agg["l"] for agg in aggs)
+    for ticker in await frames_of(f"{sim.ws_url}/ws/btcusdt@ticker", 3):
+        assert ticker["n"] == ticker["L"] - ticker["F"] + 1 and ticker["C"] == ticker["E"]
+        assert abs(float(ticker["c"]) - float(ticker["o"]) - float(ticker["p"])) < 1e-6
+        assert float(ticker["b"]) < float(ticker["c"]) < float(ticker["a"])
+        assert float(ticker["l"]) <= float(ticker["c"]) <= float(ticker["h"])
+
+
+async def test_kline_stream_closes_each_bar_with_x_true_then_opens_the_next() -> None:
+    async with ExchangeSimulator(symbols=3, seed=3, rate=2.0) as sim:
+        frames = await frames_of(f"{sim.ws_url}/ws/btcusdt@kline_1s", 6, timeout=6)
+        closed = [frame["k"] for frame in frames if frame["k"]["x"]]
+        assert closed, "no closing update within 6 frames"
+        for bar in closed:
+            assert sim.close_price("BTCUSDT", bar["t"] // 1000) == float(bar["c"])
+            assert (
+                bar["n"] == bar["L"] - bar["f"] + 1 in (1, 2)
+            )  # rate 2 (the first may be partial)
+        zoned = (await frames_of(f"{sim.ws_url}/ws/btcusdt@kline_1d@+08:00", 1))[0]["k"]
+        assert zoned["i"] == "1d" and (zoned["t"] // 1000 + 8 * 3600) % 86400 == 0
+
+
+async def test_requests_over_4_kb_are_ignored_silently(sim: ExchangeSimulator) -> None:
+    async with connect(f"{sim.ws_url}/ws") as client:
+        names = [f"s{i:05d}usdt@trade" for i in range(300)]
+        await client.send({"method": "SUBSCRIBE", "params": names, "id": 1})
+        await client.send({"method": "LIST_SUBSCRIPTIONS", "id": 2})
+        assert await client.next_json() == {"result": [], "id": 2}
