@@ -124,11 +124,12 @@ class WsEndpoint:
 
     @staticmethod
     def _over_limit(conn: Connection) -> bool:
+        """True for a 6th message less than 1 s after the 5th-previous one."""
         now = time.monotonic()
         recent = conn.inbound
-        full = len(recent) == MAX_CLIENT_MESSAGES_PER_SECOND
+        over = len(recent) == MAX_CLIENT_MESSAGES_PER_SECOND and now - recent[0] < 1.0
         recent.append(now)
-        return full and now - recent[0] < 1.0
+        return over
 
     async def _close(self, conn: Connection, code: int, reason: str) -> None:
         conn.flush()

@@ -3,6 +3,7 @@ the combined property, the 1024-stream and 5-messages-per-second limits."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -148,7 +149,12 @@ async def test_more_than_5_messages_a_second_closes_with_1008(sim: ExchangeSimul
 
 async def test_five_messages_a_second_are_fine(sim: ExchangeSimulator) -> None:
     async with connect(f"{sim.ws_url}/ws") as client:
-        for request_id in range(5):
+        for request_id in range(5):  # a burst of 5
             await client.send({"method": "LIST_SUBSCRIPTIONS", "id": request_id})
         for request_id in range(5):
             assert (await client.reply(request_id))["result"] == []
+        await asyncio.sleep(1.0)
+        for request_id in range(5, 12):  # then a steady 5 per second
+            await client.send({"method": "LIST_SUBSCRIPTIONS", "id": request_id})
+            assert (await client.reply(request_id))["result"] == []
+            await asyncio.sleep(0.21)
