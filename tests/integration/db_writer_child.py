@@ -1,17 +1,25 @@
-"""A process for test_db_writer_sigterm: a supervisor running a SQLite store, a DbWriter with a
-long flush interval and a feeder publishing one point every few milliseconds, until SIGTERM.
+"""A process for the DbWriter process tests: a supervisor running a SQLite store and a DbWriter
+whose flush interval (60 s) never comes round, so only its final flush can write.
 
-Usage: python tests/integration/db_writer_child.py SQLITE_URL FIRST_TS
-Prints `ready` once points flow, and on exit one JSON line: how many points the feeder
-published, and how many batches the bus still holds unacked.
+    python tests/integration/db_writer_child.py SQLITE_URL FIRST_TS
+        feeds itself: a feeder publishes one BTCUSDT point every 2 ms on the in-process bus;
+        prints `ready` after 200 points.
+    python tests/integration/db_writer_child.py SQLITE_URL 0 --redis URL --prefix P --expect N
+        reads the Redis bus (consumer `db-writer-1`); prints `buffered` once it holds N points.
+
+Runs until SIGTERM, then prints one JSON line: points published by the feeder, and batches
+the in-process bus still holds unacked.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
+from actors.bus.base import Bus
 from actors.bus.memory import MemoryBus
+from actors.bus.redis import RedisBus
 from actors.core.actor import Actor
 from actors.core.resource import Resource
 from actors.core.runtime import run_process, serve
@@ -24,7 +32,7 @@ from actors.store import IntervalScheme, open_store
 class Feeder(Actor[None]):
     """Publishes BTCUSDT points one second apart (in ts), one every 2 ms of wall time."""
 
-    def __init__(self, bus: MemoryBus, first_ts: int) -> None:
+    def __init__(self, bus: Bus, first_ts: int) -> None:
         super().__init__("feeder")
         self.bus = bus
         self.first_ts = first_ts
@@ -44,25 +52,52 @@ class Feeder(Actor[None]):
                 return
 
 
-async def main(url: str, first_ts: int) -> int:
-    bus = MemoryBus()
-    store = open_store(url, IntervalScheme())
+class Watcher(Actor[None]):
+    """Prints `buffered` once the writer holds `expect` points."""
+
+    def __init__(self, writer: DbWriter, expect: int) -> None:
+        super().__init__("watcher")
+        self.writer = writer
+        self.expect = expect
+
+    async def on_start(self) -> None:
+        self.spawn(self._watch(), "watch")
+
+    async def _watch(self) -> None:
+        while self.writer.buffered < self.expect:
+            if await self.sleep(0.01):
+                return
+        print("buffered", flush=True)
+
+
+async def main(args: argparse.Namespace) -> int:
+    bus: Bus = RedisBus.from_url(args.redis, args.prefix) if args.redis else MemoryBus()
+    store = open_store(args.url, IntervalScheme())
     writer = DbWriter(bus, store, flush_seconds=60.0)
-    feeder = Feeder(bus, first_ts)
-    root = Supervisor(
-        "child",
-        [
-            ChildSpec(Resource("store", store.open, store.close)),
-            ChildSpec(writer, shutdown=10.0),
-            ChildSpec(feeder, shutdown=1.0),
-        ],
-    )
-    code = await serve(root)
-    group = bus.groups.get("db-writer")
-    summary = {"published": feeder.published, "unacked": len(group.pending) if group else -1}
-    print(json.dumps(summary), flush=True)
+    specs = [
+        ChildSpec(Resource("store", store.open, store.close)),
+        ChildSpec(writer, shutdown=10.0),
+    ]
+    feeder = Feeder(bus, args.first_ts)
+    if args.redis:
+        specs.append(ChildSpec(Watcher(writer, args.expect)))
+    else:
+        specs.append(ChildSpec(feeder, shutdown=1.0))
+    code = await serve(Supervisor("child", specs))
+    unacked = -1
+    if isinstance(bus, MemoryBus) and "db-writer" in bus.groups:
+        unacked = len(bus.groups["db-writer"].pending)
+    await bus.close()
+    print(json.dumps({"published": feeder.published, "unacked": unacked}), flush=True)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(run_process(lambda: main(sys.argv[1], int(sys.argv[2]))))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("first_ts", type=int)
+    parser.add_argument("--redis", default="")
+    parser.add_argument("--prefix", default="")
+    parser.add_argument("--expect", type=int, default=0)
+    parsed = parser.parse_args()
+    sys.exit(run_process(lambda: main(parsed)))
