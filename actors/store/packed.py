@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise, repeat
-from operator import truediv
+from operator import add, mul, truediv
 
 VERSION = 1
 RAW = -1  # scale marker: the column holds raw float64
@@ -64,20 +64,26 @@ class Columns:
 
     def ts(self) -> list[int]:
         """Epoch ms of every point."""
-        return [sec * 1000 + ms for sec, ms in zip(self.secs, self.ms, strict=True)]
+        return list(map(add, map(mul, self.secs, repeat(1000)), self.ms))
 
     def rows(self) -> list[tuple[int, int, float, float | None, bool]]:
         return list(zip(self.secs, self.ms, self.prices, self.pcts, self.backfill, strict=True))
 
     def slice_ms(self, lo_ms: int, hi_ms: int) -> Columns:
         """The points with lo_ms <= ts <= hi_ms."""
-        ts = self.ts()
-        i, j = bisect_left(ts, lo_ms), bisect_right(ts, hi_ms)
-        if i == 0 and j == len(ts):
+        secs, ms = self.secs, self.ms
+        lo_sec, hi_sec = lo_ms // 1000, hi_ms // 1000
+        i, j = bisect_left(secs, lo_sec), bisect_right(secs, hi_sec)
+        # One point per second: only the edge seconds need their milliseconds checked.
+        if i < len(secs) and secs[i] == lo_sec and lo_sec * 1000 + ms[i] < lo_ms:
+            i += 1
+        if j > 0 and secs[j - 1] == hi_sec and hi_sec * 1000 + ms[j - 1] > hi_ms:
+            j -= 1
+        if i == 0 and j == len(secs):
             return self
-        return Columns(
-            self.secs[i:j], self.ms[i:j], self.prices[i:j], self.pcts[i:j], self.backfill[i:j]
-        )
+        if i >= j:
+            return Columns.empty()
+        return Columns(secs[i:j], ms[i:j], self.prices[i:j], self.pcts[i:j], self.backfill[i:j])
 
     def merged(self, newer: Columns) -> Columns:
         """These points overlaid by `newer` ones: on the same second the newer point wins."""

@@ -44,7 +44,8 @@ class ThreadConnection:
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        # The unsealed rows of every symbol are touched by each flush: keep them in memory.
+        conn.execute("PRAGMA cache_size=-32768")
         self._conn = conn
 
     async def open(self) -> None:
