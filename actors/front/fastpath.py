@@ -76,6 +76,8 @@ class FastPath:
         self.sio = sio
         self.max_buffer = max_buffer
         self.direct: dict[str, _Direct] = {}  # engine.io sid -> open websocket connection
+        # while corked, frames for one transport are gathered and written with one syscall
+        self._corked: dict[asyncio.Transport, list[bytes]] | None = None
         self._dropped = metrics.SIO_DROPPED
 
     def install(self) -> None:
@@ -116,6 +118,7 @@ class FastPath:
         limit = self.max_buffer
         direct = self.direct
         slow: list[str] = []
+        corked = self._corked
         sent = dropped = 0
         for eio_sid in eio_sids:
             conn = direct.get(eio_sid)
@@ -128,6 +131,13 @@ class FastPath:
                 ):
                     if transport.get_write_buffer_size() > limit:
                         dropped += 1
+                    elif corked is not None:
+                        pending = corked.get(transport)
+                        if pending is None:
+                            corked[transport] = [frame]
+                        else:
+                            pending.append(frame)
+                        sent += 1
                     else:
                         transport.write(frame)
                         sent += 1
@@ -139,6 +149,20 @@ class FastPath:
         if dropped:
             self._dropped.inc(dropped)
         return sent
+
+    def cork(self) -> None:
+        """Gather websocket frames per client until `uncork` (one write per client per batch)."""
+        if self._corked is None:
+            self._corked = {}
+
+    def uncork(self) -> None:
+        """Write what was gathered since `cork`, one write per client."""
+        corked, self._corked = self._corked, None
+        if not corked:
+            return
+        for transport, frames in corked.items():
+            if not transport.is_closing():
+                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def release_poll(self, eio_sid: str) -> None:
         """Answer a polling client's pending GET when its socket closes (python-engineio would

@@ -83,6 +83,7 @@ class BroadcastHub(Actor[None]):
         self._list_due = 0.0
         self._interval_of: dict[str, int] = {}
         self._connected: dict[str, str | None] = {}  # sid -> engine.io sid
+        self._price_emits = metrics.SIO_EMITS.labels("price_update")
         self._register_handlers()
 
     # wiring -------------------------------------------------------------
@@ -172,9 +173,13 @@ class BroadcastHub(Actor[None]):
             while not self.should_stop:
                 timeout = self._wait_time()
                 batch = await subscription.read(timeout)
-                if batch is not None:
-                    await self.on_points(batch.points)
-                await self.flush_due()
+                self.fast.cork()
+                try:
+                    if batch is not None:
+                        await self.on_points(batch.points)
+                    await self.flush_due()
+                finally:
+                    self.fast.uncork()
         finally:
             await subscription.close()
 
@@ -235,7 +240,7 @@ class BroadcastHub(Actor[None]):
 
     async def _emit_price(self, point: PricePoint, eio_sids: Iterable[str]) -> None:
         sent = await self.fast.send_many(eio_sids, EncodedEvent("price_update", price_item(point)))
-        metrics.SIO_EMITS.labels("price_update").inc(sent)
+        self._price_emits.inc(sent)
         metrics.SIO_BROADCAST_LAG.observe(max(0.0, time.time() - point.ts / 1000))
 
     async def _emit_lists(self) -> None:
@@ -248,7 +253,7 @@ class BroadcastHub(Actor[None]):
             updates = [list_price_item(self.latest[s]) for s in sorted(group.symbols) if s in self.latest]
             message = EncodedEvent("price_update", {"updates": updates, "timestamp": now_ms})
             sent = await self.fast.send_many(list(group.eio_sids.values()), message)
-            metrics.SIO_EMITS.labels("price_update").inc(sent)
+            self._price_emits.inc(sent)
 
     async def _intervals_closed(self, closed: list[tuple[str, int]]) -> None:
         """interval_update to the list subscribers of each symbol whose interval just closed."""

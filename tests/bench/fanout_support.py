@@ -1,0 +1,454 @@
+"""The machinery of the fan-out benchmarks (bench_fanout, bench_dashboard).
+
+A server process runs either the real BroadcastHub (python-socketio + the fast path) or a bare
+aiohttp WebSocket server sending the same frames, with a control API (/bench/...) that runs the
+paced phase (242 symbols updating once a second) or the saturation phase (broadcast as fast as
+the server can) inside the server and reports its CPU time and RSS. Clients are raw aiohttp
+WebSocket clients speaking Engine.IO v4 frames, in their own processes, counting messages and
+measuring latency from the price's exchange time to receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web
+
+from actors.bus.memory import MemoryBus
+from actors.cache.memory import MemoryCache
+from actors.cache.reader import PriceReader
+from actors.front.hub import BroadcastHub
+from actors.front.hub_payloads import list_price_item, price_item
+from actors.front.sio_codec import EncodedEvent
+from actors.messages import NewSymbol, PricePoint
+from actors.store import IntervalScheme, open_store
+from tests.helpers import free_port, make_settings
+
+SYMBOLS = [f"S{i:03d}USDT" for i in range(242)]
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def batch(step: int) -> list[PricePoint]:
+    ts = int(time.time() * 1000)
+    return [PricePoint(s, ts, 100.0 + i + step / 1000, 1.25) for i, s in enumerate(SYMBOLS)]
+
+
+# server -------------------------------------------------------------------
+class BareServer:
+    """The baseline: aiohttp WebSocket, rooms of sockets, one `send_str` per client."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.rooms: dict[str, set[web.WebSocketResponse]] = {s: set() for s in SYMBOLS}
+        self.lists: set[web.WebSocketResponse] = set()
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        joined: list[str] = []
+        async for msg in ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            wanted = msgspec.json.decode(msg.data)
+            if self.dialect == "list":
+                self.lists.add(ws)
+            else:
+                for symbol in wanted:
+                    self.rooms[symbol].add(ws)
+                    joined.append(symbol)
+            await ws.send_str("ready")
+        for symbol in joined:
+            self.rooms[symbol].discard(ws)
+        self.lists.discard(ws)
+        return ws
+
+    async def broadcast(self, points: list[PricePoint]) -> int:
+        sent = 0
+        if self.dialect == "list":
+            updates = [list_price_item(p) for p in points]
+            text = "4" + EncodedEvent("price_update", {"updates": updates, "timestamp": points[0].ts}).packet
+            for ws in list(self.lists):
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_str(text)
+                    sent += 1
+            return sent
+        for p in points:
+            members = self.rooms[p.symbol]
+            if not members:
+                continue
+            text = "4" + EncodedEvent("price_update", price_item(p)).packet
+            for ws in list(members):
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_str(text)
+                    sent += 1
+        return sent
+
+
+class HubServer:
+    """The real hub over a MemoryBus, a MemoryCache and a SQLite store holding the symbols."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.dir = tempfile.mkdtemp(prefix="bs-bench-")
+        self.scheme = IntervalScheme()
+        self.store = open_store(f"sqlite:///{self.dir}/bench.db", self.scheme)
+        self.bus = MemoryBus()
+        self.reader = PriceReader(MemoryCache(), self.store, self.scheme)
+        self.hub = BroadcastHub(self.bus, self.reader, self.store, self.scheme, make_settings())
+
+    async def start(self, app: web.Application) -> None:
+        await self.store.open()
+        await self.store.upsert_symbols([NewSymbol(s, s[:-4], "USDT") for s in SYMBOLS])
+        self.hub.attach(app)
+        await self.hub.start()
+
+    async def broadcast(self, points: list[PricePoint]) -> int:
+        await self.bus.publish(points)
+        return 0
+
+    async def idle(self) -> None:
+        """Wait until the hub has taken every published batch and the kernel every frame."""
+        tails = list(self.bus.tails)
+        for _ in range(100_000):
+            if all(t.queue.empty() for t in tails) and self.hub.fast.backlog() < 4 * 1024 * 1024:
+                return
+            await asyncio.sleep(0)
+
+
+def serve(kind: str, dialect: str, port: int, ready: Any) -> None:
+    """Server process entry point."""
+    import uvloop
+
+    uvloop.run(_serve(kind, dialect, port, ready))
+
+
+async def _serve(kind: str, dialect: str, port: int, ready: Any) -> None:
+    app = web.Application()
+    server: BareServer | HubServer
+    if kind == "bare":
+        server = BareServer(dialect)
+        app.router.add_get("/ws", server.handle)
+    else:
+        server = HubServer(dialect)
+        await server.start(app)
+    done = asyncio.Event()
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response({"cpu": cpu_seconds(), "rss": rss_bytes(), "time": time.monotonic()})
+
+    async def paced(request: web.Request) -> web.Response:
+        seconds = float(request.query["seconds"])
+        started, cpu = time.monotonic(), cpu_seconds()
+        step = 0
+        while time.monotonic() - started < seconds:
+            await server.broadcast(batch(step))
+            step += 1
+            await asyncio.sleep(max(0.0, started + step - time.monotonic()))
+        wall = time.monotonic() - started
+        return web.json_response({"cpu": (cpu_seconds() - cpu) / wall, "rss": rss_bytes()})
+
+    async def saturate(request: web.Request) -> web.Response:
+        seconds = float(request.query["seconds"])
+        if isinstance(server, HubServer):
+            server.hub.throttle = 0.0
+            server.hub.list_period = 0.0
+        started, cpu = time.monotonic(), cpu_seconds()
+        step = 0
+        while time.monotonic() - started < seconds:
+            await server.broadcast(batch(step))
+            step += 1
+            if isinstance(server, HubServer):
+                await server.idle()
+            else:
+                await asyncio.sleep(0)
+        wall = time.monotonic() - started
+        return web.json_response({"cpu": (cpu_seconds() - cpu) / wall, "batches": step})
+
+    async def stop(_: web.Request) -> web.Response:
+        done.set()
+        return web.json_response({})
+
+    app.router.add_get("/bench/stats", stats)
+    app.router.add_post("/bench/paced", paced)
+    app.router.add_post("/bench/saturate", saturate)
+    app.router.add_post("/bench/stop", stop)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
+    ready.set()
+    await done.wait()
+    if isinstance(server, HubServer):
+        await server.hub.stop()
+    await runner.cleanup()
+
+
+# clients ------------------------------------------------------------------
+@dataclass
+class ClientPlan:
+    kind: str
+    dialect: str
+    url: str
+    count: int
+    first: int
+    per_client: int
+
+
+def run_clients(plan: ClientPlan, phase: Any, ready: Any, results: Any) -> None:
+    """Client process entry point: `count` raw WebSocket clients."""
+    import uvloop
+
+    uvloop.run(_clients(plan, phase, ready, results))
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.phase = 0
+        self.counts = [0, 0, 0, 0]
+        self.latencies: list[float] = []
+        self.sample = 0
+
+
+class RawClient(asyncio.Protocol):
+    """A WebSocket client as a bare asyncio Protocol (no task per client, no per-message
+    wake-up): the load generator must stay far lighter than the server it measures. Receipt
+    time is taken once per `data_received`, before any parsing."""
+
+    def __init__(self, plan: ClientPlan, symbols: list[str], state: Counter, ready: asyncio.Future[None]) -> None:
+        self.plan, self.symbols, self.state, self.ready = plan, symbols, state, ready
+        self.buffer = b""
+        self.upgraded = False
+        self.replies = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        path = "/ws" if self.plan.kind == "bare" else "/socket.io/?EIO=4&transport=websocket"
+        transport.write(
+            f"GET {path} HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def send(self, text: str) -> None:
+        payload = text.encode()
+        size = len(payload)
+        header = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0xFE]) + size.to_bytes(2, "big")
+        assert self.transport is not None
+        self.transport.write(header + b"\0\0\0\0" + payload)  # masked with a zero key
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time() * 1000
+        buffer = self.buffer + data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            self.upgraded = True
+            buffer = buffer[end + 4:]
+            if self.plan.kind == "bare":
+                self.send(msgspec.json.encode(self.symbols).decode())
+        pos = 0
+        size = len(buffer)
+        while size - pos >= 2:
+            length = buffer[pos + 1] & 0x7F
+            start = pos + 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = int.from_bytes(buffer[pos + 2:pos + 4], "big")
+                start = pos + 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(buffer[pos + 2:pos + 10], "big")
+                start = pos + 10
+            if size - start < length:
+                break
+            self.message(buffer[start:start + length], now)
+            pos = start + length
+        self.buffer = buffer[pos:]
+
+    def message(self, data: bytes, now: float) -> None:
+        if not self.ready.done():
+            self.handshake(data)
+            return
+        if data == b"2":
+            self.send("3")
+            return
+        state = self.state
+        phase = state.phase
+        state.counts[phase] += 1
+        state.sample += 1
+        if phase == 1 or (phase == 2 and state.sample % 64 == 0):
+            payload = msgspec.json.decode(data[2:])[1]
+            if "updates" in payload:
+                state.latencies.append(now - max(item["timestamp"] for item in payload["updates"]))
+            else:
+                state.latencies.append(now - payload["timestamp"])
+
+    def handshake(self, data: bytes) -> None:
+        if self.plan.kind == "bare":
+            self.ready.set_result(None)  # "ready"
+        elif data.startswith(b"0{"):
+            self.send("40")
+        elif data.startswith(b"40"):
+            if self.plan.dialect == "list":
+                self.send('42["subscribe",' + msgspec.json.encode({"symbols": self.symbols}).decode() + "]")
+            else:
+                for symbol in self.symbols:
+                    self.send('42["subscribe",{"symbol":"' + symbol + '"}]')
+        else:
+            self.replies += 1  # subscription_confirmed + historical_data, or initial_data + subscribed
+            expected = 2 if self.plan.dialect == "list" else 2 * len(self.symbols)
+            if self.replies == expected:
+                self.ready.set_result(None)
+
+
+async def _client(plan: ClientPlan, index: int, state: Counter) -> asyncio.Transport:
+    if plan.dialect == "list":
+        symbols = SYMBOLS
+    else:
+        symbols = [SYMBOLS[(index * plan.per_client + k) % len(SYMBOLS)] for k in range(plan.per_client)]
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    host, port = plan.url.removeprefix("http://").split(":")
+    transport, _ = await loop.create_connection(lambda: RawClient(plan, symbols, state, ready), host, int(port))
+    await asyncio.wait_for(ready, 120)
+    return transport
+
+
+async def _clients(plan: ClientPlan, phase: Any, ready: Any, results: Any) -> None:
+    state = Counter()
+    transports = []
+    for first in range(0, plan.count, 100):
+        batch_of = range(plan.first + first, plan.first + min(plan.count, first + 100))
+        transports.extend(await asyncio.gather(*(_client(plan, i, state) for i in batch_of)))
+    ready.put(plan.count)
+    while phase.value < 9:
+        state.phase = min(phase.value, 3)
+        await asyncio.sleep(0.02)
+    results.put({"counts": state.counts, "latencies": state.latencies})
+    for transport in transports:
+        transport.close()
+
+
+# orchestration ------------------------------------------------------------
+@dataclass
+class Row:
+    kind: str
+    clients: int
+    delivered: float
+    p50: float
+    p99: float
+    cpu: float
+    kb_per_client: float
+    saturation: float
+
+
+async def _post(url: str, **query: Any) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.post(url, params=query) as resp:
+        result: dict[str, Any] = await resp.json()
+        return result
+
+
+async def _get(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        result: dict[str, Any] = await resp.json()
+        return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(kind: str, dialect: str, clients: int, *, per_client: int, paced: float, saturate: float,
+            procs: int = 2) -> Row:
+    """One server, `clients` clients in `procs` processes: paced then saturation phase."""
+    ctx = mp.get_context("spawn")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server_ready = ctx.Event()
+    server = ctx.Process(target=serve, args=(kind, dialect, port, server_ready), daemon=True)
+    server.start()
+    if not server_ready.wait(60):
+        raise RuntimeError("server did not start")
+    base = asyncio.run(_get(url + "/bench/stats"))
+    phase = ctx.Value("i", 0)
+    ready, results = ctx.Queue(), ctx.Queue()
+    workers = []
+    share = clients // procs
+    for k in range(procs):
+        count = share if k < procs - 1 else clients - share * (procs - 1)
+        plan = ClientPlan(kind, dialect, url, count, k * share, per_client)
+        worker = ctx.Process(target=run_clients, args=(plan, phase, ready, results), daemon=True)
+        worker.start()
+        workers.append(worker)
+    for _ in workers:
+        ready.get(timeout=120)
+    loaded = asyncio.run(_get(url + "/bench/stats"))
+    phase.value = 1
+    paced_result = asyncio.run(_post(url + "/bench/paced", seconds=paced))
+    time.sleep(0.3)
+    phase.value = 2
+    started = time.monotonic()
+    saturation_result = asyncio.run(_post(url + "/bench/saturate", seconds=saturate))
+    saturation_wall = time.monotonic() - started
+    time.sleep(0.2)
+    phase.value = 9
+    counts = [0, 0, 0, 0]
+    paced_latencies: list[float] = []
+    for _ in workers:
+        result = results.get(timeout=60)
+        counts = [a + b for a, b in zip(counts, result["counts"], strict=True)]
+        paced_latencies.extend(result["latencies"])
+    for worker in workers:
+        worker.join(10)
+    asyncio.run(_post(url + "/bench/stop"))
+    server.join(10)
+    if server.is_alive():
+        server.kill()
+    del saturation_result
+    return Row(
+        kind=kind,
+        clients=clients,
+        delivered=counts[1] / paced,
+        p50=percentile(paced_latencies, 0.5),
+        p99=percentile(paced_latencies, 0.99),
+        cpu=paced_result["cpu"],
+        kb_per_client=(loaded["rss"] - base["rss"]) / clients / 1024,
+        saturation=counts[2] / saturation_wall,
+    )
+
+
+def print_table(title: str, rows: list[Row]) -> None:
+    print(title)
+    print(f"{'server':6} {'clients':>7} {'msgs/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU %':>6} "
+          f"{'KB/client':>9} {'sat msgs/s':>10} {'sat ratio':>9}")
+    bare = {row.clients: row for row in rows if row.kind == "bare"}
+    for row in rows:
+        ratio = row.saturation / bare[row.clients].saturation if row.clients in bare else float("nan")
+        print(f"{row.kind:6} {row.clients:7d} {row.delivered:9.0f} {row.p50:7.1f} {row.p99:7.1f} "
+              f"{row.cpu * 100:6.0f} {row.kb_per_client:9.1f} {row.saturation:10.0f} {ratio:9.2f}")
