@@ -67,7 +67,8 @@ class DbWriter(Actor[None]):
         self.consumer = consumer
         self.clock = clock
         self.store_ok = True
-        self.last_flush_at: float | None = None
+        self.last_flush_at: float | None = None  # monotonic time of the last commit
+        # (monotonic start, points) of recent committed writes, for tests and diagnostics
         self.recent_flushes: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
         self._buffer: dict[Key, PricePoint] = {}
         self._batches: list[Batch] = []
@@ -201,7 +202,7 @@ class DbWriter(Actor[None]):
             self._failed(exc)
             return False
         self._inflight_points = 0
-        self._committed(taken, time.monotonic() - started)
+        self._committed(taken, started)
         for batch in batches:
             await sub.ack(batch)
         return True
@@ -215,7 +216,7 @@ class DbWriter(Actor[None]):
             )
         self.store_ok = False
 
-    def _committed(self, points: dict[Key, PricePoint], seconds: float) -> None:
+    def _committed(self, points: dict[Key, PricePoint], started: float) -> None:
         if not self.store_ok:
             self.log.info("store writes recovered")
         self.store_ok = True
@@ -224,9 +225,9 @@ class DbWriter(Actor[None]):
         self._room.set()
         now = self.clock()
         self.last_flush_at = time.monotonic()
-        self.recent_flushes.append((self.last_flush_at, len(points)))
+        self.recent_flushes.append((started, len(points)))
         metrics.DB_BATCH_SIZE.observe(len(points))
-        metrics.DB_BATCH_LATENCY.observe(seconds)
+        metrics.DB_BATCH_LATENCY.observe(self.last_flush_at - started)
         metrics.DB_WRITTEN.inc(len(points))
         for point in points.values():
             if not point.backfill:  # a backfilled point is old by nature: not a lag
