@@ -91,6 +91,7 @@ class FeedConnection:
         self.streams: dict[str, str] = {}
         self.retired: set[str] = set()
         self.failures = 0
+        self.detail = ""
         self.current: _Session | None = None
         self.successor: asyncio.Task[_Session] | None = None
         self.session: aiohttp.ClientSession | None = None
@@ -243,7 +244,7 @@ class FeedConnection:
             reason = await self._read()
             self._connected.set(0)
             self.on_change()
-            self._failed(f"disconnected: {reason}", reason)
+            self._failed(f"disconnected ({reason}: {self.detail})", reason)
             await asyncio.sleep(self.backoff.next())
 
     def _failed(self, what: str, reason: str) -> None:
@@ -288,11 +289,12 @@ class FeedConnection:
                             self._reply()
                     elif msg.type in _CLOSED:
                         reason = "closed" if msg.type is not aiohttp.WSMsgType.ERROR else "error"
+                        self.detail = _close_detail(ws, msg)
                         break
                     else:
                         self.decoder.count_malformed("binary")
             except CONNECT_FAULTS as exc:
-                reason = f"error ({_one_line(exc)})"
+                reason, self.detail = "error", _one_line(exc)
             successor = await self._successor()
             await session.close()
             self.current = successor
@@ -318,6 +320,15 @@ class FeedConnection:
             )
 
 
+def _close_detail(ws: BytesSocket, msg: object) -> str:
+    data = getattr(msg, "data", None)
+    if isinstance(data, BaseException):
+        return _one_line(data)
+    return f"code {ws.close_code}" if ws.close_code is not None else "no close frame"
+
+
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientResponseError):  # its str() carries the whole stream URL
+        return f"{type(exc).__name__}: HTTP {exc.status} {exc.message}"
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

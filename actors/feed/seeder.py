@@ -1,0 +1,49 @@
+"""SymbolSeeder: on a fresh store (no symbols yet) load the tracked pairs from exchangeInfo.
+
+Retries with capped backoff while the exchange is unreachable, then finishes; the feed readers
+pick the new symbols up through `symbols_version()`. A store that already has symbols is left
+alone (operators manage them through the API or `binance-stats seed-symbols`).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+from actors.core.actor import Actor
+from actors.core.backoff import Backoff
+from actors.feed.rest_gate import RestGate
+from actors.feed.symbols import DISCOVERY_FAULTS, seed_symbols
+from actors.store.base import Store, StoreError
+
+
+class SymbolSeeder(Actor[None]):
+    """Seeds an empty symbol table once, in the background."""
+
+    def __init__(
+        self, store: Store, rest_url: str, rest_gate: RestGate, *, backoff: Backoff | None = None
+    ) -> None:
+        super().__init__("symbol-seeder", mailbox_size=1)
+        self.store = store
+        self.rest_url = rest_url
+        self.rest_gate = rest_gate
+        self.backoff = backoff or Backoff(base=1.0, cap=60.0)
+        self.seeded: int | None = None
+
+    async def on_start(self) -> None:
+        self.spawn(self._seed_once(), "seed")
+
+    async def _seed_once(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            while not self.should_stop:
+                try:
+                    if await self.store.list_symbols():
+                        return
+                    self.seeded = await seed_symbols(
+                        self.store, session, self.rest_url, self.rest_gate
+                    )
+                    self.log.info("seeded %d symbols from %s", self.seeded, self.rest_url)
+                    return
+                except (*DISCOVERY_FAULTS, StoreError) as exc:
+                    delay = self.backoff.next()
+                    self.log.warning("cannot seed symbols yet (%s); retrying in %.1fs", exc, delay)
+                    await self.sleep(delay)
