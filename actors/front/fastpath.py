@@ -55,7 +55,9 @@ class _DirectWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         request: web.Request = environ["aiohttp.request"]
-        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
         await self._sock.prepare(request)
         self.environ = environ
         sock = self.handler.__self__  # the engineio AsyncSocket this handler belongs to
@@ -90,7 +92,13 @@ class FastPath:
         if conn is None:
             return None
         sock = conn.sock
-        if sock.upgrading or not sock.upgraded or sock.closing or sock.closed or not sock.queue.empty():
+        if (
+            sock.upgrading
+            or not sock.upgraded
+            or sock.closing
+            or sock.closed
+            or not sock.queue.empty()
+        ):
             return None
         return conn
 
@@ -126,8 +134,12 @@ class FastPath:
                 sock = conn.sock
                 transport = conn.transport
                 if (
-                    sock.upgraded and not sock.upgrading and not sock.closing
-                    and not sock.closed and sock.queue.empty() and not transport.is_closing()
+                    sock.upgraded
+                    and not sock.upgrading
+                    and not sock.closing
+                    and not sock.closed
+                    and sock.queue.empty()
+                    and not transport.is_closing()
                 ):
                     if transport.get_write_buffer_size() > limit:
                         dropped += 1

@@ -10,7 +10,6 @@ distinct subscription set; `interval_update` when a symbol's 4-hour interval clo
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -60,7 +59,9 @@ class BroadcastHub(Actor[None]):
         self.list_period = list_period
         # the store holds an interval's last points only after the DbWriter's next flush
         self.interval_close_delay = (
-            settings.db_flush_seconds + 1.0 if interval_close_delay is None else interval_close_delay
+            settings.db_flush_seconds + 1.0
+            if interval_close_delay is None
+            else interval_close_delay
         )
         origins = settings.allowed_origins
         self.sio = socketio.AsyncServer(
@@ -94,7 +95,11 @@ class BroadcastHub(Actor[None]):
     def stats(self) -> dict[str, int]:
         """For /system/status: `{activeSubscriptions, connectedClients}`."""
         rooms = self.sio.manager.rooms.get(NAMESPACE, {})
-        in_rooms = sum(len(members) for room, members in rooms.items() if room is not None and room not in members)
+        in_rooms = sum(
+            len(members)
+            for room, members in rooms.items()
+            if room is not None and room not in members
+        )
         return {
             "activeSubscriptions": in_rooms + self.lists.subscription_count(),
             "connectedClients": len(self._connected),
@@ -137,7 +142,9 @@ class BroadcastHub(Actor[None]):
         else:
             await self.documented.subscribe(sid, payload)
         rooms = self.sio.manager.rooms.get(NAMESPACE, {})
-        metrics.SIO_ROOMS.set(sum(1 for room in rooms if room is not None and room not in self._connected))
+        metrics.SIO_ROOMS.set(
+            sum(1 for room in rooms if room is not None and room not in self._connected)
+        )
 
     async def _unsubscribe(self, sid: str, payload: Any) -> None:
         if self._is_list_form(payload):
@@ -250,7 +257,9 @@ class BroadcastHub(Actor[None]):
         for group in list(self.lists.groups.values()):
             if dirty.isdisjoint(group.symbols):
                 continue
-            updates = [list_price_item(self.latest[s]) for s in sorted(group.symbols) if s in self.latest]
+            updates = [
+                list_price_item(self.latest[s]) for s in sorted(group.symbols) if s in self.latest
+            ]
             message = EncodedEvent("price_update", {"updates": updates, "timestamp": now_ms})
             sent = await self.fast.send_many(list(group.eio_sids.values()), message)
             self._price_emits.inc(sent)

@@ -7,7 +7,7 @@ raises `RequestError` with a one-line message for the client's `error` event.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -93,7 +93,7 @@ def parse_time_ms(value: str | int, field: str) -> int:
     except ValueError:
         raise RequestError(f"{field} must be an ISO 8601 time or epoch milliseconds") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 

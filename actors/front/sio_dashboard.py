@@ -21,7 +21,13 @@ from actors.front.hub_payloads import (
     SeriesItem,
     history_items,
 )
-from actors.front.hub_requests import SymbolRequest, SymbolsRequest, normalize_symbol, normalize_symbols, parse
+from actors.front.hub_requests import (
+    SymbolRequest,
+    SymbolsRequest,
+    normalize_symbol,
+    normalize_symbols,
+    parse,
+)
 from actors.front.sio_codec import EncodedEvent
 from actors.messages import IntervalAggregate
 from actors.store.intervals import HOUR_MS
@@ -56,7 +62,9 @@ class ListDialect:
         eio_sid = self.ctx.eio_sid(sid)
         if eio_sid is not None:
             self.lists.discard(sid, eio_sid, symbols)
-        await self.ctx.send(sid, "unsubscribed", {"symbols": symbols, "timestamp": self.ctx.now_ms()})
+        await self.ctx.send(
+            sid, "unsubscribed", {"symbols": symbols, "timestamp": self.ctx.now_ms()}
+        )
 
     async def get_historical(self, sid: str, payload: Any) -> None:
         symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
@@ -70,7 +78,13 @@ class ListDialect:
         await self.ctx.send(
             sid,
             "historical_data",
-            {"symbol": symbol, "intervalHour": hour, "intervalStartTime": start, "data": data, "timestamp": now},
+            {
+                "symbol": symbol,
+                "intervalHour": hour,
+                "intervalStartTime": start,
+                "data": data,
+                "timestamp": now,
+            },
         )
 
     async def _initial_data(self, symbols: tuple[str, ...]) -> EncodedEvent:
@@ -101,10 +115,14 @@ class ListDialect:
         items = []
         for symbol in symbols:
             point = latest.get(symbol)
-            current = None if point is None else CurrentPrice(symbol, point.price, point.ts, point.pct)
+            current = (
+                None if point is None else CurrentPrice(symbol, point.price, point.ts, point.pct)
+            )
             series = await reader.series(symbol, now - SERIES_LOOKBACK_MS, now)
             newest = [SeriesItem(p.price, p.ts) for p in reversed(series[-SERIES_POINTS:])]
-            recent = await reader.recent_intervals(symbol, INTERVALS_PER_HOUR * len(self.ctx.scheme.start_hours))
+            recent = await reader.recent_intervals(
+                symbol, INTERVALS_PER_HOUR * len(self.ctx.scheme.start_hours)
+            )
             items.append(InitialItem(symbol, current, newest, self._by_hour(recent)))
         return EncodedEvent("initial_data", {"data": items, "timestamp": now})
 

@@ -41,7 +41,9 @@ class DocumentedDialect:
         # confirmation and the history, then live updates.
         await self.ctx.send(sid, "subscription_confirmed", {"symbol": symbol})
         await self.ctx.send(
-            sid, "historical_data", {"symbol": symbol, "data": history_items(points, self.ctx.scheme)}
+            sid,
+            "historical_data",
+            {"symbol": symbol, "data": history_items(points, self.ctx.scheme)},
         )
         await self.ctx.sio.enter_room(sid, symbol, namespace=NAMESPACE)
 
@@ -64,8 +66,12 @@ class DocumentedDialect:
         request = parse(payload, IntervalRequest)
         symbol = normalize_symbol(request.symbol)
         await self.ctx.symbols.require([symbol])
-        start = self.ctx.scheme.start_of(parse_time_ms(request.interval_start_time, "intervalStartTime"))
-        if request.interval_hour is not None and request.interval_hour != self.ctx.scheme.hour_of(start):
+        start = self.ctx.scheme.start_of(
+            parse_time_ms(request.interval_start_time, "intervalStartTime")
+        )
+        if request.interval_hour is not None and request.interval_hour != self.ctx.scheme.hour_of(
+            start
+        ):
             raise RequestError(
                 f"intervalHour {request.interval_hour} does not match intervalStartTime "
                 f"(an interval starting at hour {self.ctx.scheme.hour_of(start)})"

@@ -23,7 +23,9 @@ def main() -> None:
     rows: list[Row] = []
     for clients in sizes:
         for kind in ("bare", "hub"):
-            rows.append(measure(kind, "list", clients, per_client=242, paced=paced, saturate=saturate))
+            rows.append(
+                measure(kind, "list", clients, per_client=242, paced=paced, saturate=saturate)
+            )
             print(rows[-1], flush=True)
     print_table("dashboard dialect (list form, all 242 symbols per client, 1 Hz)", rows)
 

@@ -23,7 +23,9 @@ def main() -> None:
     rows: list[Row] = []
     for clients in sizes:
         for kind in ("bare", "hub"):
-            rows.append(measure(kind, "room", clients, per_client=5, paced=paced, saturate=saturate))
+            rows.append(
+                measure(kind, "room", clients, per_client=5, paced=paced, saturate=saturate)
+            )
             print(rows[-1], flush=True)
     print_table("fan-out, documented dialect (5 symbols per client, 242 symbols at 1 Hz)", rows)
 

@@ -86,7 +86,12 @@ class BareServer:
         sent = 0
         if self.dialect == "list":
             updates = [list_price_item(p) for p in points]
-            text = "4" + EncodedEvent("price_update", {"updates": updates, "timestamp": points[0].ts}).packet
+            text = (
+                "4"
+                + EncodedEvent(
+                    "price_update", {"updates": updates, "timestamp": points[0].ts}
+                ).packet
+            )
             for ws in list(self.lists):
                 with contextlib.suppress(ConnectionError):
                     await ws.send_str(text)
@@ -154,7 +159,9 @@ async def _serve(kind: str, dialect: str, port: int, ready: Any) -> None:
     done = asyncio.Event()
 
     async def stats(_: web.Request) -> web.Response:
-        return web.json_response({"cpu": cpu_seconds(), "rss": rss_bytes(), "time": time.monotonic()})
+        return web.json_response(
+            {"cpu": cpu_seconds(), "rss": rss_bytes(), "time": time.monotonic()}
+        )
 
     async def paced(request: web.Request) -> web.Response:
         seconds = float(request.query["seconds"])
@@ -233,7 +240,9 @@ class RawClient(asyncio.Protocol):
     wake-up): the load generator must stay far lighter than the server it measures. Receipt
     time is taken once per `data_received`, before any parsing."""
 
-    def __init__(self, plan: ClientPlan, symbols: list[str], state: Counter, ready: asyncio.Future[None]) -> None:
+    def __init__(
+        self, plan: ClientPlan, symbols: list[str], state: Counter, ready: asyncio.Future[None]
+    ) -> None:
         self.plan, self.symbols, self.state, self.ready = plan, symbols, state, ready
         self.buffer = b""
         self.upgraded = False
@@ -251,7 +260,11 @@ class RawClient(asyncio.Protocol):
     def send(self, text: str) -> None:
         payload = text.encode()
         size = len(payload)
-        header = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0xFE]) + size.to_bytes(2, "big")
+        header = (
+            bytes([0x81, 0x80 | size])
+            if size < 126
+            else bytes([0x81, 0xFE]) + size.to_bytes(2, "big")
+        )
         assert self.transport is not None
         self.transport.write(header + b"\0\0\0\0" + payload)  # masked with a zero key
 
@@ -264,7 +277,7 @@ class RawClient(asyncio.Protocol):
                 self.buffer = buffer
                 return
             self.upgraded = True
-            buffer = buffer[end + 4:]
+            buffer = buffer[end + 4 :]
             if self.plan.kind == "bare":
                 self.send(msgspec.json.encode(self.symbols).decode())
         pos = 0
@@ -275,16 +288,16 @@ class RawClient(asyncio.Protocol):
             if length == 126:
                 if size - pos < 4:
                     break
-                length = int.from_bytes(buffer[pos + 2:pos + 4], "big")
+                length = int.from_bytes(buffer[pos + 2 : pos + 4], "big")
                 start = pos + 4
             elif length == 127:
                 if size - pos < 10:
                     break
-                length = int.from_bytes(buffer[pos + 2:pos + 10], "big")
+                length = int.from_bytes(buffer[pos + 2 : pos + 10], "big")
                 start = pos + 10
             if size - start < length:
                 break
-            self.message(buffer[start:start + length], now)
+            self.message(buffer[start : start + length], now)
             pos = start + length
         self.buffer = buffer[pos:]
 
@@ -313,12 +326,18 @@ class RawClient(asyncio.Protocol):
             self.send("40")
         elif data.startswith(b"40"):
             if self.plan.dialect == "list":
-                self.send('42["subscribe",' + msgspec.json.encode({"symbols": self.symbols}).decode() + "]")
+                self.send(
+                    '42["subscribe",'
+                    + msgspec.json.encode({"symbols": self.symbols}).decode()
+                    + "]"
+                )
             else:
                 for symbol in self.symbols:
                     self.send('42["subscribe",{"symbol":"' + symbol + '"}]')
         else:
-            self.replies += 1  # subscription_confirmed + historical_data, or initial_data + subscribed
+            self.replies += (
+                1  # subscription_confirmed + historical_data, or initial_data + subscribed
+            )
             expected = 2 if self.plan.dialect == "list" else 2 * len(self.symbols)
             if self.replies == expected:
                 self.ready.set_result(None)
@@ -328,11 +347,15 @@ async def _client(plan: ClientPlan, index: int, state: Counter) -> asyncio.Trans
     if plan.dialect == "list":
         symbols = SYMBOLS
     else:
-        symbols = [SYMBOLS[(index * plan.per_client + k) % len(SYMBOLS)] for k in range(plan.per_client)]
+        symbols = [
+            SYMBOLS[(index * plan.per_client + k) % len(SYMBOLS)] for k in range(plan.per_client)
+        ]
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
     host, port = plan.url.removeprefix("http://").split(":")
-    transport, _ = await loop.create_connection(lambda: RawClient(plan, symbols, state, ready), host, int(port))
+    transport, _ = await loop.create_connection(
+        lambda: RawClient(plan, symbols, state, ready), host, int(port)
+    )
     await asyncio.wait_for(ready, 120)
     return transport
 
@@ -384,8 +407,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(kind: str, dialect: str, clients: int, *, per_client: int, paced: float, saturate: float,
-            procs: int = 2) -> Row:
+def measure(
+    kind: str,
+    dialect: str,
+    clients: int,
+    *,
+    per_client: int,
+    paced: float,
+    saturate: float,
+    procs: int = 2,
+) -> Row:
     """One server, `clients` clients in `procs` processes: paced then saturation phase."""
     ctx = mp.get_context("spawn")
     port = free_port()
@@ -445,10 +476,16 @@ def measure(kind: str, dialect: str, clients: int, *, per_client: int, paced: fl
 
 def print_table(title: str, rows: list[Row]) -> None:
     print(title)
-    print(f"{'server':6} {'clients':>7} {'msgs/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU %':>6} "
-          f"{'KB/client':>9} {'sat msgs/s':>10} {'sat ratio':>9}")
+    print(
+        f"{'server':6} {'clients':>7} {'msgs/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU %':>6} "
+        f"{'KB/client':>9} {'sat msgs/s':>10} {'sat ratio':>9}"
+    )
     bare = {row.clients: row for row in rows if row.kind == "bare"}
     for row in rows:
-        ratio = row.saturation / bare[row.clients].saturation if row.clients in bare else float("nan")
-        print(f"{row.kind:6} {row.clients:7d} {row.delivered:9.0f} {row.p50:7.1f} {row.p99:7.1f} "
-              f"{row.cpu * 100:6.0f} {row.kb_per_client:9.1f} {row.saturation:10.0f} {ratio:9.2f}")
+        ratio = (
+            row.saturation / bare[row.clients].saturation if row.clients in bare else float("nan")
+        )
+        print(
+            f"{row.kind:6} {row.clients:7d} {row.delivered:9.0f} {row.p50:7.1f} {row.p99:7.1f} "
+            f"{row.cpu * 100:6.0f} {row.kb_per_client:9.1f} {row.saturation:10.0f} {ratio:9.2f}"
+        )

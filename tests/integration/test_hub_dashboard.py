@@ -21,9 +21,13 @@ async def list_hub(
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
-async def test_list_subscribe_initial_data_then_batched_updates(list_hub: HubEnv, transport: str) -> None:
+async def test_list_subscribe_initial_data_then_batched_updates(
+    list_hub: HubEnv, transport: str
+) -> None:
     ts = now_ms()
-    await list_hub.store.write_points([point("BTCUSDT", ts - 5000, 10.0), point("BTCUSDT", ts - 4000, 11.0)])
+    await list_hub.store.write_points(
+        [point("BTCUSDT", ts - 5000, 10.0), point("BTCUSDT", ts - 4000, 11.0)]
+    )
     client = await list_hub.client([transport])
     await client.call("subscribe", {"symbols": ["btcusdt", "ETHUSDT"]})
     [initial] = await client.next("initial_data")
@@ -31,10 +35,20 @@ async def test_list_subscribe_initial_data_then_batched_updates(list_hub: HubEnv
     assert client.order[:2] == ["initial_data", "subscribed"]
     assert subscribed["symbols"] == ["BTCUSDT", "ETHUSDT"]
     btc, eth = initial["data"]
-    assert btc["currentPrice"] == {"symbol": "BTCUSDT", "price": 11.0, "timestamp": ts - 4000, "priceChangePercent": 1.5}
-    assert btc["timeSeries"] == [{"price": 11.0, "timestamp": ts - 4000}, {"price": 10.0, "timestamp": ts - 5000}]
+    assert btc["currentPrice"] == {
+        "symbol": "BTCUSDT",
+        "price": 11.0,
+        "timestamp": ts - 4000,
+        "priceChangePercent": 1.5,
+    }
+    assert btc["timeSeries"] == [
+        {"price": 11.0, "timestamp": ts - 4000},
+        {"price": 10.0, "timestamp": ts - 5000},
+    ]
     assert eth["currentPrice"] is None
-    await list_hub.publish(point("BTCUSDT", ts, 1.0), point("ETHUSDT", ts, 2.0), point("BNBUSDT", ts, 3.0))
+    await list_hub.publish(
+        point("BTCUSDT", ts, 1.0), point("ETHUSDT", ts, 2.0), point("BNBUSDT", ts, 3.0)
+    )
     [update] = await client.next("price_update")
     assert update["updates"] == [
         {"symbol": "BTCUSDT", "price": 1.0, "priceChangePercent": 1.5, "timestamp": ts},
@@ -48,16 +62,24 @@ async def test_list_subscribe_initial_data_then_batched_updates(list_hub: HubEnv
 
 
 async def test_each_dialect_gets_only_its_own_form(list_hub: HubEnv) -> None:
-    documented, listed, both = await list_hub.client(), await list_hub.client(), await list_hub.client()
+    documented, listed, both = (
+        await list_hub.client(),
+        await list_hub.client(),
+        await list_hub.client(),
+    )
     await documented.call("subscribe", {"symbol": "BTCUSDT"})
     await listed.call("subscribe", {"symbols": ["BTCUSDT"]})
     await both.call("subscribe", {"symbol": "BTCUSDT"})
     await both.call("subscribe", {"symbols": ["BTCUSDT"]})
     ts = now_ms()
     await list_hub.publish(point("BTCUSDT", ts, 42.0))
-    assert await documented.next("price_update") == [{"symbol": "BTCUSDT", "price": 42.0, "timestamp": ts}]
+    assert await documented.next("price_update") == [
+        {"symbol": "BTCUSDT", "price": 42.0, "timestamp": ts}
+    ]
     [batched] = await listed.next("price_update")
-    assert batched["updates"] == [{"symbol": "BTCUSDT", "price": 42.0, "priceChangePercent": 1.5, "timestamp": ts}]
+    assert batched["updates"] == [
+        {"symbol": "BTCUSDT", "price": 42.0, "priceChangePercent": 1.5, "timestamp": ts}
+    ]
     forms = await both.next("price_update", 2)
     assert sorted("updates" in form for form in forms) == [False, True]
     assert len(documented.payloads("price_update")) == 1
@@ -80,7 +102,9 @@ async def test_get_historical_since_interval_start(list_hub: HubEnv) -> None:
     scheme = IntervalScheme()
     now = now_ms()
     start = scheme.start_of(now)
-    await list_hub.store.write_points([point("ETHUSDT", start - 1000, 1.0), point("ETHUSDT", now - 1000, 2.0)])
+    await list_hub.store.write_points(
+        [point("ETHUSDT", start - 1000, 1.0), point("ETHUSDT", now - 1000, 2.0)]
+    )
     client = await list_hub.client()
     await client.call("get_historical", {"symbol": "ETHUSDT"})
     [answer] = await client.next("historical_data")
@@ -104,7 +128,11 @@ async def test_interval_update_when_an_interval_closes(list_hub: HubEnv) -> None
     assert update["symbol"] == "BTCUSDT"
     assert update["intervalHour"] == scheme.hour_of(previous)
     assert update["data"]["intervalStartTime"] == previous
-    assert (update["data"]["open"], update["data"]["close"], update["data"]["count"]) == (5.0, 6.0, 2)
+    assert (update["data"]["open"], update["data"]["close"], update["data"]["count"]) == (
+        5.0,
+        6.0,
+        2,
+    )
     assert "interval_update" not in documented.events
 
 
@@ -125,7 +153,7 @@ async def test_bad_list_subscribe_is_refused_whole(list_hub: HubEnv, payload: ob
     await client.call("subscribe", payload)
     [error] = await client.next("error")
     assert error["event"] == "subscribe" and error["message"]
-    assert list_hub.hub.lists.symbols_of(list(list_hub.hub._connected)[0]) == {"ETHUSDT"}
+    assert list_hub.hub.lists.symbols_of(next(iter(list_hub.hub._connected))) == {"ETHUSDT"}
     ts = now_ms()
     await list_hub.publish(point("BTCUSDT", ts, 1.0), point("ETHUSDT", ts, 2.0))
     [update] = await client.next("price_update")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -36,8 +37,11 @@ async def test_subscribe_confirms_then_sends_last_four_hours(hub_env: HubEnv) ->
     first = history["data"][0]
     start, hour = scheme.tag(now - 3 * HOUR)
     assert first == {
-        "symbol": "BTCUSDT", "price": 2.0, "timestamp": now - 3 * HOUR,
-        "intervalStartTime": start, "intervalHour": hour,
+        "symbol": "BTCUSDT",
+        "price": 2.0,
+        "timestamp": now - 3 * HOUR,
+        "intervalStartTime": start,
+        "intervalHour": hour,
     }
 
 
@@ -49,7 +53,9 @@ async def test_price_update_goes_to_the_symbol_room_only(hub_env: HubEnv) -> Non
     await hub_env.publish(point("BTCUSDT", ts, 43250.5), point("ETHUSDT", ts, 2300.25))
     [update] = await btc.next("price_update")
     assert update == {"symbol": "BTCUSDT", "price": 43250.5, "timestamp": ts}
-    assert await eth.next("price_update") == [{"symbol": "ETHUSDT", "price": 2300.25, "timestamp": ts}]
+    assert await eth.next("price_update") == [
+        {"symbol": "ETHUSDT", "price": 2300.25, "timestamp": ts}
+    ]
     assert len(btc.payloads("price_update")) == 1
     assert hub_env.hub.stats() == {"activeSubscriptions": 2, "connectedClients": 2}
 
@@ -66,7 +72,7 @@ async def test_at_most_one_price_update_per_second_per_symbol(hub_env: HubEnv) -
     received = [at for at, _ in client.events["price_update"]]
     elapsed = received[-1] - started
     assert len(received) <= int(elapsed) + 1
-    gaps = [b - a for a, b in zip(received, received[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(received)]
     assert all(gap >= 0.9 for gap in gaps), gaps
     # the held point is sent when its second comes: the last price is never lost
     last = await eventually(
@@ -139,7 +145,12 @@ async def test_interval_data_and_recent_intervals(hub_env: HubEnv) -> None:
     assert answer["symbol"] == "BTCUSDT"
     assert aggregate["intervalStartTime"] == previous
     assert aggregate["intervalHour"] == hour
-    assert (aggregate["open"], aggregate["high"], aggregate["low"], aggregate["close"]) == (10, 14, 9, 12)
+    assert (aggregate["open"], aggregate["high"], aggregate["low"], aggregate["close"]) == (
+        10,
+        14,
+        9,
+        12,
+    )
     assert aggregate["count"] == 4
     await client.sio.emit("get_recent_intervals", {"symbol": "BTCUSDT", "count": 6})
     answers = await client.next("interval_data", 2)
@@ -187,4 +198,6 @@ async def test_polling_transport_gets_the_same_events(hub_env: HubEnv) -> None:
     await client.next("historical_data")
     ts = now_ms()
     await hub_env.publish(point("BTCUSDT", ts, 77.5))
-    assert await client.next("price_update") == [{"symbol": "BTCUSDT", "price": 77.5, "timestamp": ts}]
+    assert await client.next("price_update") == [
+        {"symbol": "BTCUSDT", "price": 77.5, "timestamp": ts}
+    ]

@@ -40,7 +40,11 @@ def js_dir() -> Path:
         try:
             done = subprocess.run(
                 [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=target, capture_output=True, text=True, timeout=180, check=False,
+                cwd=target,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             pytest.skip("npm install socket.io-client timed out (registry unreachable?)")
@@ -71,18 +75,26 @@ class Stream:
         base = now_ms()
         for step in range(400):  # bounded: 40 s at most
             ts = base + step * 100
-            points = [point(symbol, ts, 100.0 * (i + 1) + step / 4) for i, symbol in enumerate(SYMBOLS)]
+            points = [
+                point(symbol, ts, 100.0 * (i + 1) + step / 4) for i, symbol in enumerate(SYMBOLS)
+            ]
             for p in points:
                 self.streamed[(p.symbol, p.ts)] = p.price
             await self.env.publish(*points)
             await asyncio.sleep(0.1)
 
 
-async def run_node(js_dir: Path, script: str, env: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+async def run_node(
+    js_dir: Path, script: str, env: dict[str, str]
+) -> tuple[list[dict[str, Any]], str]:
     """Run a node script to its end (bounded); its "@@" report lines and its whole stdout."""
     proc = await asyncio.create_subprocess_exec(
-        "node", script, cwd=js_dir, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "node",
+        script,
+        cwd=js_dir,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 40)
@@ -91,7 +103,9 @@ async def run_node(js_dir: Path, script: str, env: dict[str, str]) -> tuple[list
         await proc.wait()
         raise AssertionError(f"node {script} did not finish") from None
     text = out.decode()
-    assert proc.returncode == 0, f"node {script} exited {proc.returncode}: {text[-2000:]} {err.decode()[-2000:]}"
+    assert proc.returncode == 0, (
+        f"node {script} exited {proc.returncode}: {text[-2000:]} {err.decode()[-2000:]}"
+    )
     reports = [json.loads(line[2:]) for line in text.splitlines() if line.startswith("@@")]
     return reports, text
 
@@ -138,7 +152,9 @@ async def test_frontend_integration_example_runs_unchanged(js_dir: Path, full_hu
 async def test_dashboard_session(js_dir: Path, full_hub: HubEnv, transport: str) -> None:
     async with streaming(full_hub) as stream:
         reports, _ = await run_node(
-            js_dir, "dashboard.mjs", {"BS_URL": full_hub.url, "BS_TRANSPORTS": json.dumps([transport])}
+            js_dir,
+            "dashboard.mjs",
+            {"BS_URL": full_hub.url, "BS_TRANSPORTS": json.dumps([transport])},
         )
     seen = by_event(reports)
     assert "error" not in seen
