@@ -59,33 +59,42 @@ class Bar:
 class SecondBars:
     """1 s bars of one symbol, oldest first; the last one may still be forming.
 
-    Columns are `array`s (about 80 bytes a bar) so hours of history for hundreds of symbols
-    stay affordable; bars older than `keep_seconds` are cut in amortised batches.
+    Columns are `array`s of about 52 bytes a bar (seconds as int32 offsets from the first one,
+    first trade ids implied by the previous bar's last) so hours of history for hundreds of
+    symbols stay affordable; bars older than `keep_seconds` are cut in amortised batches.
     """
 
     def __init__(self, keep_seconds: int) -> None:
         self.keep_seconds = keep_seconds
-        self.sec = array("q")
+        self._base = 0  # epoch second of offset 0
+        self._first_id = 1  # first trade id of the oldest bar kept
+        self._offset = array("i")
         self.o = array("i")
         self.h = array("i")
         self.low = array("i")
         self.c = array("i")
-        self.v = array("q")
+        self.v = array("i")  # lots: at most 1000 a trade, so int32 holds any realistic second
         self.q = array("q")
-        self.taker_v = array("q")
+        self.taker_v = array("i")
         self.taker_q = array("q")
-        self.first_id = array("q")
         self.last_id = array("q")
 
     def __len__(self) -> int:
-        return len(self.sec)
+        return len(self._offset)
+
+    def second(self, index: int) -> int:
+        """Epoch second of the bar at `index` (negative indexes count from the end)."""
+        return self._base + self._offset[index]
 
     def add_trade(
         self, second: int, price: int, qty: int, quote: int, taker_buy: bool, trade_id: int
     ) -> None:
         """Fold a trade into the bar of `second` (a new bar if the second moved on)."""
-        sec = self.sec
-        if sec and sec[-1] == second:
+        offsets = self._offset
+        if not offsets:
+            self._base, self._first_id = second, trade_id
+        offset = second - self._base
+        if offsets and offsets[-1] == offset:
             if price > self.h[-1]:
                 self.h[-1] = price
             if price < self.low[-1]:
@@ -98,49 +107,47 @@ class SecondBars:
                 self.taker_q[-1] += quote
             self.last_id[-1] = trade_id
             return
-        sec.append(second)
+        offsets.append(offset)
         for column in (self.o, self.h, self.low, self.c):
             column.append(price)
         self.v.append(qty)
         self.q.append(quote)
         self.taker_v.append(qty if taker_buy else 0)
         self.taker_q.append(quote if taker_buy else 0)
-        self.first_id.append(trade_id)
         self.last_id.append(trade_id)
-        if second - sec[0] > self.keep_seconds + max(60, self.keep_seconds // 8):
+        if offset - offsets[0] > self.keep_seconds + max(60, self.keep_seconds // 8):
             self._trim(second - self.keep_seconds)
 
     def _trim(self, oldest: int) -> None:
-        cut = bisect.bisect_left(self.sec, oldest)
-        for column in self._columns():
+        cut = self._index(oldest)
+        if cut == 0:
+            return
+        self._first_id = self.last_id[cut - 1] + 1
+        base_shift = self._offset[cut] if cut < len(self._offset) else 0
+        columns = (self._offset, self.o, self.h, self.low, self.c, self.v, self.q,
+                   self.taker_v, self.taker_q, self.last_id)  # fmt: skip
+        for column in columns:
             del column[:cut]
+        if base_shift:  # keep offsets small: rebase on the oldest bar kept
+            self._base += base_shift
+            self._offset = array("i", [offset - base_shift for offset in self._offset])
 
-    def _columns(self) -> tuple[array[int], ...]:
-        return (
-            self.sec,
-            self.o,
-            self.h,
-            self.low,
-            self.c,
-            self.v,
-            self.q,
-            self.taker_v,
-            self.taker_q,
-            self.first_id,
-            self.last_id,
-        )
+    def _index(self, second: int) -> int:
+        """Index of the first bar at or after `second`."""
+        return bisect.bisect_left(self._offset, second - self._base)
 
     def close_at(self, second: int) -> int | None:
         """Close (ticks) of the bar of `second`, None if nothing traded then (or forgotten)."""
-        index = bisect.bisect_left(self.sec, second)
-        if index < len(self.sec) and self.sec[index] == second:
+        index = self._index(second)
+        if index < len(self._offset) and self._offset[index] == second - self._base:
             return self.c[index]
         return None
 
     def bar(self, index: int) -> Bar:
-        """Bar at `index` as an object."""
+        """Bar at `index` (0 <= index < len) as an object."""
+        first_id = self.last_id[index - 1] + 1 if index else self._first_id
         return Bar(
-            self.sec[index],
+            self._base + self._offset[index],
             self.o[index],
             self.h[index],
             self.low[index],
@@ -149,17 +156,14 @@ class SecondBars:
             self.q[index],
             self.taker_v[index],
             self.taker_q[index],
-            self.first_id[index],
+            first_id,
             self.last_id[index],
         )
 
-    def index_at_or_after(self, second: int) -> int:
-        return bisect.bisect_left(self.sec, second)
-
     def aggregate(self, interval: str, start: int, end: int, offset: int = 0) -> Iterator[Bar]:
         """Bars of `interval` built from the 1 s bars with seconds in [start, end], oldest first."""
-        index = bisect.bisect_left(self.sec, start)
-        stop = bisect.bisect_right(self.sec, end)
+        index = self._index(start)
+        stop = bisect.bisect_right(self._offset, end - self._base)
         if SECONDS[interval] == 1:
             for i in range(index, stop):
                 yield self.bar(i)
@@ -167,7 +171,7 @@ class SecondBars:
         current: Bar | None = None
         current_next = 0
         for i in range(index, stop):
-            second = self.sec[i]
+            second = self._base + self._offset[i]
             if current is not None and second < current_next:
                 current.merge(self.bar(i))
                 continue

@@ -56,7 +56,7 @@ class Connection:
         if not pending:
             return
         self.pending = []
-        if self.closing or self.transport.is_closing():
+        if self.closing or self.ws.closed or self.transport.is_closing():
             return
         chunks = [
             frames.ws_frame(item, 0x2)

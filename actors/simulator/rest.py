@@ -232,9 +232,9 @@ def kline_rows(
     bars: SecondBars = state.bars
     if not len(bars):
         return []
-    last_second = bars.sec[-1]
+    last_second = bars.second(-1)
     if start_ms is None:
-        first_open = bucket_open(bars.sec[0], interval, offset)
+        first_open = bucket_open(bars.second(0), interval, offset)
     else:
         first_second = -(-start_ms // 1000)
         first_open = bucket_open(first_second, interval, offset)

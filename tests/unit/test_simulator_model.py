@@ -157,3 +157,20 @@ def test_market_walk_is_seeded_and_books_every_trade() -> None:
     assert run(3) == run(3) != run(4)
     with pytest.raises(ValueError):
         Market(build_catalogue(5, 1), seed=1, rate=0.0, start_ms=0, keep_seconds=60)
+
+
+def test_trimmed_history_keeps_trade_ids_and_seconds_consistent() -> None:
+    bars = SecondBars(keep_seconds=100)
+    trade_id = 0
+    for second in range(1_000_000, 1_000_500):
+        for _ in range(2):
+            trade_id += 1
+            bars.add_trade(second, 7, 1, 7, False, trade_id)
+    first = bars.bar(0)
+    assert first.first_id == 2 * (first.open - 1_000_000) + 1 and first.trades == 2
+    assert [bar.open for bar in bars.aggregate("1s", 1_000_450, 1_000_452)] == [
+        1_000_450,
+        1_000_451,
+        1_000_452,
+    ]
+    assert bars.second(-1) == 1_000_499 and bars.close_at(1_000_499) == 7
