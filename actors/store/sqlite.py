@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from actors.messages import IntervalAggregate, NewSymbol, PricePoint, Stats24h, SymbolRecord, User
-from actors.store.base import DuplicateError
+from actors.store.base import DuplicateError, StoreError
 from actors.store.intervals import IntervalScheme
 from actors.store.records import check_role, symbol_changes
 from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
@@ -115,7 +115,7 @@ class SqliteStore:
     async def ping(self) -> bool:
         try:
             return bool(await self._reader.run(lambda conn: conn.execute("SELECT 1").fetchone()))
-        except Exception:
+        except StoreError:
             return False
 
     # users

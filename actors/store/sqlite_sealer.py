@@ -9,6 +9,7 @@ because reads merge rows and blobs and the next frontier advance finds every uns
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ _UPSERT = (
 )
 _SAVE_SUMMARY = "INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SAVE_DATA = "INSERT OR REPLACE INTO bucket_data (symbol, bucket, data) VALUES (?, ?, ?)"
+FUTURE_SLACK_SECONDS = 3600
 PRUNE_BUCKETS = 256  # buckets deleted per prune transaction
 PRUNE_ROWS = 20_000  # rows deleted per prune transaction
 RESEAL_BUCKETS = 32  # cut buckets rewritten per prune transaction
@@ -74,7 +76,9 @@ class SeriesWriter:
     def _seal_some(
         self, conn: sqlite3.Connection, rows: list[tuple[str, int, int, float, float | None, int]]
     ) -> None:
-        newest = max(row[1] for row in rows)
+        # A bogus far-future time must not seal the live buckets (correct, but every flush
+        # would then rewrite blobs), so the clock caps what counts as newest.
+        newest = min(max(row[1] for row in rows), int(time.time()) + FUTURE_SLACK_SECONDS)
         if self._newest_sec is None or newest > self._newest_sec:
             self._newest_sec = newest
         late = {(row[0], self._bucket(row[1])) for row in rows if row[1] < self._frontier}

@@ -3,7 +3,9 @@ MongoDB. Every test here must pass on both."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -367,3 +369,25 @@ async def test_sqlite_unwritable_path_is_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         await store.open()
     await store.close()
+
+
+async def test_sqlite_reads_are_not_blocked_by_an_open_write(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    store = open_store(f"sqlite:///{path}", SCHEME)
+    await store.open()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        committed = series("ETHUSDT", MIDNIGHT, 3)
+        await store.write_points(committed)
+        assert blocker.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock, mid-transaction
+        blocker.execute("DELETE FROM points")
+        got = await asyncio.wait_for(
+            store.points_between("ETHUSDT", MIDNIGHT, MIDNIGHT + HOUR), 2.0
+        )
+        assert got == committed
+        assert await asyncio.wait_for(store.latest_point("ETHUSDT"), 2.0) == committed[-1]
+        blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+        await store.close()
