@@ -1,0 +1,244 @@
+"""Feed reader throughput: one FeedReader against the simulator at a high rate, beside a bare
+aiohttp WebSocket client (receive only) on the same streams, in the same run.
+
+Run: `python -m tests.bench.bench_feed [--quick] [--rate 400] [--symbols 242] [--seconds 5]`.
+
+The simulator runs in a child process; this process holds only the client under test (bare
+client first, then the reader), on uvloop when installed. For each: messages per second over
+the measured window, CPU (this process) per message, and the capacity that CPU cost implies
+(1 / CPU per message). Loss: after the window the simulator stops sending data, the client
+drains, and the frames the simulator wrote to that connection are compared with the frames the
+client counted (the reader counts every frame it decoded, coalesced or malformed).
+Targets: reader >= 50,000 messages/s, >= 0.5x the bare client, 0 lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from actors.bus.memory import MemoryBus
+from actors.feed.protocol import stream_name
+from actors.feed.reader import FeedReader
+from actors.feed.rest_gate import RestGate
+from actors.feed.status import FeedStatusBoard
+from actors.feed.symbols import seed_symbols
+from actors.store import IntervalScheme, open_store
+
+
+def _run(main: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(main())
+    return uvloop.run(main())
+
+
+# -- the simulator, in its own process, driven over a pipe ------------------------------------
+def _simulator_process(pipe: Connection, symbols: int, rate: float) -> None:
+    from actors.simulator.exchange import ExchangeSimulator
+
+    async def serve() -> None:
+        sim = ExchangeSimulator(symbols=symbols, seed=1, rate=rate)
+        await sim.start()
+        pipe.send((sim.ws_url, sim.rest_url))
+        loop = asyncio.get_running_loop()
+        while True:
+            command, arg = await loop.run_in_executor(None, pipe.recv)
+            if command == "frames":
+                pipe.send(sim.frames_sent)
+            elif command == "stall":
+                sim.stall_data = bool(arg)
+                pipe.send(None)
+            else:
+                break
+        await sim.stop()
+        pipe.send(None)
+
+    _run(serve)
+
+
+class Simulator:
+    """Parent side of the simulator process."""
+
+    def __init__(self, symbols: int, rate: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pipe, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_simulator_process, args=(child, symbols, rate), daemon=True)
+        self.proc.start()
+        self.ws_url, self.rest_url = self.pipe.recv()
+
+    async def ask(self, command: str, arg: object = None) -> Any:
+        self.pipe.send((command, arg))
+        return await asyncio.get_running_loop().run_in_executor(None, self.pipe.recv)
+
+    def close(self) -> None:
+        self.pipe.send(("stop", None))
+        self.pipe.recv()
+        self.proc.join(10)
+
+
+# -- measurement -------------------------------------------------------------------------------
+@dataclass
+class Result:
+    name: str
+    rate: float
+    cpu_us: float
+    sent: int
+    received: int
+    points: int = 0
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.received
+
+
+async def _measure(
+    name: str, sim: Simulator, count: Callable[[], int], warm: float, seconds: float
+) -> tuple[Result, float]:
+    await sim.ask("stall", False)
+    await asyncio.sleep(warm)
+    c0, cpu0, t0 = count(), time.process_time(), time.monotonic()
+    await asyncio.sleep(seconds)
+    c1, cpu1, t1 = count(), time.process_time(), time.monotonic()
+    await sim.ask("stall", True)
+    stable_since, last = time.monotonic(), count()
+    for _ in range(200):  # drain: until the count has not moved for 0.5 s (bounded: 20 s)
+        await asyncio.sleep(0.1)
+        now = count()
+        if now != last:
+            stable_since, last = time.monotonic(), now
+        elif time.monotonic() - stable_since > 0.5:
+            break
+    sent = await sim.ask("frames")
+    messages = c1 - c0
+    result = Result(name, messages / (t1 - t0), (cpu1 - cpu0) / max(messages, 1) * 1e6, sent, last)
+    return result, t1 - t0
+
+
+async def bench_bare(sim: Simulator, streams: list[str], warm: float, seconds: float) -> Result:
+    """Baseline: receive every frame, do nothing with it."""
+    received = 0
+
+    async def receive(ws: aiohttp.ClientWebSocketResponse) -> None:
+        nonlocal received
+        async for _ in ws:
+            received += 1
+
+    sent0 = await sim.ask("frames")
+    url = f"{sim.ws_url}/stream?streams={'/'.join(streams)}"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, max_msg_size=0) as ws:
+        task = asyncio.get_running_loop().create_task(receive(ws))
+        result, _ = await _measure("bare aiohttp client", sim, lambda: received, warm, seconds)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    result.sent -= sent0
+    return result
+
+
+async def bench_reader(sim: Simulator, warm: float, seconds: float) -> Result:
+    """One FeedReader (shard 0/1, every symbol), publishing to an in-memory bus."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{Path(tmp) / 'bench.db'}", IntervalScheme())
+        await store.open()
+        try:
+            async with aiohttp.ClientSession() as session:
+                await seed_symbols(store, session, sim.rest_url)
+                sent0 = await sim.ask("frames")
+                reader = FeedReader(
+                    "feed-bench",
+                    (0, 1),
+                    sim.ws_url,
+                    sim.rest_url,
+                    MemoryBus(),
+                    store,
+                    FeedStatusBoard(),
+                    RestGate(),
+                    session,
+                    silence_timeout=30.0,
+                )
+                await reader.start()
+                decoder = reader.decoder
+
+                def count() -> int:
+                    return decoder.messages + sum(decoder.malformed.values())
+
+                try:
+                    published0 = reader.published
+                    result, _ = await _measure("FeedReader", sim, count, warm, seconds)
+                    result.points = reader.published - published0
+                finally:
+                    await reader.stop()
+        finally:
+            await store.close()
+    result.sent -= sent0
+    return result
+
+
+def _table(results: list[Result], baseline: Result, symbols: int, rate: float) -> None:
+    print(
+        f"simulator: {symbols} symbols x {rate:g} events/s = {symbols * rate:,.0f} messages/s offered"
+    )
+    print(
+        f"{'client':<22} {'msg/s':>9} {'CPU us/msg':>11} {'capacity msg/s':>15} "
+        f"{'vs bare':>8} {'sent':>9} {'received':>9} {'lost':>6}"
+    )
+    for r in results:
+        capacity = 1e6 / r.cpu_us if r.cpu_us else 0.0
+        ratio = r.rate / baseline.rate if baseline.rate else 0.0
+        print(
+            f"{r.name:<22} {r.rate:>9,.0f} {r.cpu_us:>11.2f} {capacity:>15,.0f} {ratio:>7.2f}x "
+            f"{r.sent:>9,} {r.received:>9,} {r.lost:>6,}"
+        )
+
+
+async def _main(args: argparse.Namespace) -> list[Result]:
+    sim = Simulator(args.symbols, args.rate)
+    try:
+        from actors.simulator.catalogue import build_catalogue
+
+        names = [lst.symbol for lst in build_catalogue(args.symbols, 1) if lst.eligible]
+        streams = [stream_name(n) for n in names]
+        await sim.ask("stall", True)
+        bare = await bench_bare(sim, streams, args.warm, args.seconds)
+        reader = await bench_reader(sim, args.warm, args.seconds)
+    finally:
+        sim.close()
+    return [bare, reader]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="2 s windows")
+    parser.add_argument("--rate", type=float, default=400.0, help="events per second per symbol")
+    parser.add_argument("--symbols", type=int, default=242)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured window per client")
+    parser.add_argument("--warm", type=float, default=1.0, help="warm-up before each window")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.warm = 2.0, 0.5
+    bare, reader = _run(lambda: _main(args))
+    _table([bare, reader], bare, args.symbols, args.rate)
+    ok_rate = reader.rate >= 50_000
+    ok_ratio = reader.rate >= 0.5 * bare.rate
+    print(
+        f"targets: reader >= 50,000 msg/s: {'yes' if ok_rate else 'no'}; "
+        f">= 0.5x bare: {'yes' if ok_ratio else 'no'}; no message lost: "
+        f"{'yes' if reader.lost == 0 else 'no'}; points published: {reader.points:,}"
+    )
+
+
+if __name__ == "__main__":
+    main()
