@@ -19,7 +19,7 @@ from actors.store.records import check_role, symbol_changes
 from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
 from actors.store.sqlite_sealer import SeriesWriter
 from actors.store.sqlite_series import SCHEMA as SERIES_SCHEMA
-from actors.store.sqlite_series import SeriesReader
+from actors.store.sqlite_series import SeriesReader, snapshot
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -363,6 +363,23 @@ class SqliteStore:
     async def stats_24h(self, now_ms: int) -> list[Stats24h]:
         folds = await self._reader.run(self._series.fold_all, now_ms - 24 * 3_600_000 + 1, now_ms)
         return [folds[symbol].stats(symbol) for symbol in sorted(folds)]
+
+    async def checkpoint(self) -> None:
+        """Fold the write-ahead log back into the database file (to measure its size)."""
+        await self._writer.run(
+            lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        )
+
+    async def layout_counts(self) -> tuple[int, int]:
+        """(points sealed in packed buckets, points still plain rows)."""
+
+        def count(conn: sqlite3.Connection) -> tuple[int, int]:
+            with snapshot(conn):
+                sealed = conn.execute("SELECT coalesce(sum(n), 0) FROM buckets").fetchone()[0]
+                rows = conn.execute("SELECT count(*) FROM points").fetchone()[0]
+            return int(sealed), int(rows)
+
+        return await self._reader.run(count)
 
     async def prune_before(self, ts_ms: int) -> int:
         total, done = 0, False

@@ -20,9 +20,10 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from actors.messages import PricePoint
 from actors.store.intervals import IntervalScheme
@@ -30,6 +31,7 @@ from actors.store.sqlite import SqliteStore
 
 DAY_START = 1_707_177_600  # 2024-02-06T00:00:00Z, in seconds
 HOUR = 3600
+T = TypeVar("T")
 TARGETS = {"write": 50_000.0, "bytes": 16.0, "range_p99": 20.0, "agg_p99": 20.0}
 
 
@@ -112,25 +114,10 @@ def disk_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
-async def checkpoint(store: SqliteStore) -> None:
-    await store._writer.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
-
-
-async def stored_points(store: SqliteStore) -> tuple[int, int]:
-    """(sealed points, row points) actually in the file."""
-
-    def count(conn: object) -> tuple[int, int]:
-        c = conn  # sqlite3.Connection
-        sealed = c.execute("SELECT coalesce(sum(n), 0) FROM buckets").fetchone()[0]  # type: ignore[attr-defined]
-        rows = c.execute("SELECT count(*) FROM points").fetchone()[0]  # type: ignore[attr-defined]
-        return int(sealed), int(rows)
-
-    return await store._reader.run(count)
-
-
-async def timed(samples: list[float], coro: object) -> object:
+async def timed(samples: list[float], pending: Awaitable[T]) -> T:
+    """Await `pending`, appending how long it took (ms) to `samples`."""
     began = time.perf_counter()
-    result = await coro  # type: ignore[misc]
+    result = await pending
     samples.append((time.perf_counter() - began) * 1000)
     return result
 
@@ -158,8 +145,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             store, market, DAY_START + seconds, args.steady_seconds, 5
         )
         end_sec = DAY_START + seconds + args.steady_seconds
-        await checkpoint(store)
-        sealed, staged = await stored_points(store)
+        await store.checkpoint()
+        sealed, staged = await store.layout_counts()
         size = disk_bytes(path)
         per_point = size / (sealed + staged)
 
@@ -172,9 +159,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             symbol = rng.choice(symbols)
             lo = DAY_START * 1000 + rng.randint(0, max(span_ms - 4 * HOUR * 1000, 0))
             got = await timed(range_ms, store.points_between(symbol, lo, lo + 4 * HOUR * 1000))
-            assert isinstance(got, list) and len(got) >= min(4 * HOUR, span_ms // 1000) - 1
+            assert len(got) >= min(4 * HOUR, span_ms // 1000) - 1
             aggs = await timed(agg_ms, store.recent_intervals(rng.choice(symbols), 6))
-            assert isinstance(aggs, list) and aggs
+            assert aggs
             start = scheme.start_of(lo)
             await timed(one_ms, store.interval_aggregate(rng.choice(symbols), start))
         stats_ms: list[float] = []
@@ -223,7 +210,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             base_points, base_time, _ = await write_span(
                 plain, Market(args.symbols), DAY_START, base_seconds, args.batch_seconds
             )
-            await checkpoint(plain)
+            await plain.checkpoint()
         finally:
             await plain.close()
         base_per_point = disk_bytes(base_path) / base_points
