@@ -11,10 +11,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from actors.simulator import exchange_info
-from actors.simulator.bars import SecondBars
+from actors.simulator import exchange_info, tickers
 from actors.simulator.frames import decimal_text
-from actors.simulator.intervals import SECONDS, bucket_next, bucket_open, parse_time_zone
+from actors.simulator.intervals import SECONDS, parse_time_zone
+from actors.simulator.klines import kline_rows
 from actors.simulator.market import Market, SymbolState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -102,6 +102,7 @@ class RestApi:
             web.get("/api/v3/klines", self.klines),
             web.get("/api/v3/uiKlines", self.klines),
             web.get("/api/v3/ticker/price", self.ticker_price),
+            web.get("/api/v3/ticker/24hr", self.ticker_24hr),
             web.get("/api/v3/ping", self.ping),
             web.get("/api/v3/time", self.time),
         ]
@@ -196,6 +197,16 @@ class RestApi:
             [item(state) for state in states if status is None or state.listing.status == status]
         )
 
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        kind = request.query.get("type", "FULL")
+        if kind not in ("FULL", "MINI"):
+            raise ApiError(-1100, "Illegal characters found in parameter 'type'.")
+        if "symbol" in request.query:
+            return _json(tickers.ticker_24hr(self._state(request.query["symbol"]), kind))
+        names = _symbols_param(request)
+        states = self.market.states if names is None else [self._state(name) for name in names]
+        return _json([tickers.ticker_24hr(state, kind) for state in states])
+
     async def klines(self, request: web.Request) -> web.Response:
         state = self._state(request.query.get("symbol"))
         interval = request.query.get("interval")
@@ -219,68 +230,17 @@ class RestApi:
         return web.Response(body=msgspec.json.encode(rows), content_type="application/json")
 
 
-def kline_rows(
-    state: SymbolState,
-    interval: str,
-    offset: int,
-    start_ms: int | None,
-    end_ms: int | None,
-    limit: int,
-) -> list[list[int | str]]:
-    """Bars whose open time is in [start_ms, end_ms] (inclusive), oldest first, at most `limit`:
-    the first `limit` from startTime if given, else the last `limit` up to endTime / now."""
-    bars: SecondBars = state.bars
-    if not len(bars):
-        return []
-    last_second = bars.second(-1)
-    if start_ms is None:
-        first_open = bucket_open(bars.second(0), interval, offset)
-    else:
-        first_second = -(-start_ms // 1000)
-        first_open = bucket_open(first_second, interval, offset)
-        if first_open != first_second:
-            first_open = bucket_next(first_open, interval, offset)
-    end_second = min(last_second, end_ms // 1000) if end_ms is not None else last_second
-    if end_second < first_open:
-        return []
-    scan_end = bucket_next(bucket_open(end_second, interval, offset), interval, offset) - 1
-    length = SECONDS[interval]
-    if start_ms is None and length:
-        first_open = max(
-            first_open, bucket_open(end_second, interval, offset) - (limit - 1) * length
-        )
-    selected = [
-        bar
-        for bar in bars.aggregate(interval, first_open, scan_end, offset)
-        if bar.open <= end_second
-    ]
-    selected = selected[:limit] if start_ms is not None else selected[-limit:]
-    pd, qd = state.listing.price_decimals, state.listing.qty_decimals
-    return [
-        [
-            bar.open * 1000,
-            decimal_text(bar.o, pd),
-            decimal_text(bar.h, pd),
-            decimal_text(bar.low, pd),
-            decimal_text(bar.c, pd),
-            decimal_text(bar.v, qd),
-            bucket_next(bar.open, interval, offset) * 1000 - 1,
-            decimal_text(bar.q, pd + qd),
-            bar.trades,
-            decimal_text(bar.taker_v, qd),
-            decimal_text(bar.taker_q, pd + qd),
-            "0",
-        ]
-        for bar in selected
-    ]
-
-
 def _weight(request: web.Request) -> int:
     path = request.path
     if path.endswith("/exchangeInfo"):
         return 20
     if path.endswith("/ticker/price"):
         return 2 if "symbol" in request.query else 4
+    if path.endswith("/ticker/24hr"):
+        if "symbol" in request.query:
+            return 2
+        count = request.query.get("symbols", "").count(",") + 1 if "symbols" in request.query else 0
+        return 2 if 1 <= count <= 20 else 40 if 1 <= count <= 100 else 80
     if path.endswith("Klines") or path.endswith("/klines"):
         return 2
     return 1

@@ -194,3 +194,27 @@ async def test_weight_budget_exceeded_gives_429_with_retry_after() -> None:
         assert 1 <= retry_after <= 60
         assert int(headers["X-MBX-USED-WEIGHT-1M"]) > 50
         assert retry_after >= 60 - time.time() % 60 - 1
+
+
+async def test_ticker_24hr_full_and_mini(sim: ExchangeSimulator) -> None:
+    status, full, _ = await get(sim, "/api/v3/ticker/24hr", symbol="BTCUSDT")
+    assert status == 200 and full["symbol"] == "BTCUSDT" and len(full) == 21
+    for key in ("priceChange", "priceChangePercent", "lastPrice", "bidPrice", "askQty", "volume"):
+        assert isinstance(full[key], str), key
+    for key in ("openTime", "closeTime", "firstId", "lastId", "count"):
+        assert isinstance(full[key], int), key
+    assert full["count"] == full["lastId"] - full["firstId"] + 1
+    _, mini, _ = await get(sim, "/api/v3/ticker/24hr", symbols='["ETHUSDT"]', type="MINI")
+    assert len(mini) == 1 and "priceChange" not in mini[0] and mini[0]["symbol"] == "ETHUSDT"
+    status, _, _ = await get(sim, "/api/v3/ticker/24hr", type="BIG")
+    assert status == 400
+
+
+async def test_klines_from_a_start_time_long_ago_return_the_oldest_bars(
+    sim: ExchangeSimulator,
+) -> None:
+    _, every, _ = await get(sim, "/api/v3/klines", symbol="BTCUSDT", interval="1s", limit=1000)
+    _, oldest, _ = await get(
+        sim, "/api/v3/klines", symbol="BTCUSDT", interval="1s", startTime=0, limit=2
+    )
+    assert oldest == every[:2]
