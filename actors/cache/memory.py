@@ -106,7 +106,7 @@ class MemoryCache:
         touched: set[str] = set()
         for point in points:
             held = self._latest.get(point.symbol)
-            if held is None or held[1] <= now or held[0].ts <= point.ts:
+            if held is None or held[1] <= now or held[0].second <= point.second:
                 self._latest[point.symbol] = (point, now + LATEST_TTL_SECONDS)
             series = self._series.get(point.symbol)
             if series is None or series.expires <= now:

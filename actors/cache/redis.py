@@ -2,8 +2,8 @@
 
 Keys under the prefix P (default `bs:`):
 - `P price:SYM`   the latest point, JSON `[symbol, ts, price, pct, backfill]`, 1 h TTL; a script
-                  sets it only when the point is not older than the one held, so a late backfill
-                  never rolls the latest price back.
+                  sets it only when the point's second is not older than the one held, so a late
+                  backfill never rolls the latest price back.
 - `P series:SYM`  sorted set, score ts, member msgpack `[ts, price, pct?, backfill?]`; one member
                   per second (a second's old member is removed first); trimmed to the 4 hours
                   before its newest point on every write; expires 4 h after its last write.
@@ -48,8 +48,9 @@ class _Sample(msgspec.Struct, array_like=True, omit_defaults=True):
     backfill: bool = False
 
 
-# KEYS: latest keys; ARGV: ttl, then (ts, value) per key. Sets a key unless it holds a newer
-# point (an unreadable value is replaced rather than blocking every later write).
+# KEYS: latest keys; ARGV: ttl, then (ts, value) per key. Sets a key unless it holds a point of
+# a later second (within a second the later write wins, as in the store); an unreadable value is
+# replaced rather than blocking every later write.
 _SET_LATEST = """
 local ttl = ARGV[1]
 for i, key in ipairs(KEYS) do
@@ -60,7 +61,7 @@ for i, key in ipairs(KEYS) do
     local ok, decoded = pcall(cjson.decode, held)
     if ok and type(decoded) == 'table' then held_ts = tonumber(decoded[2]) end
   end
-  if (not held_ts) or held_ts <= ts then
+  if (not held_ts) or held_ts - held_ts % 1000 <= ts then
     redis.call('SET', key, ARGV[2 * i + 1], 'EX', ttl)
   end
 end
