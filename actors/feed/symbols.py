@@ -52,7 +52,8 @@ async def seed_symbols_command(settings: Settings) -> int:
     try:
         await store.open()
         async with aiohttp.ClientSession() as session:
-            count = await seed_symbols(store, session, settings.binance_rest_url)
+            symbols = await discover_symbols(session, settings.binance_rest_url)
+        written = await store.upsert_symbols(symbols)
     except DISCOVERY_FAULTS as exc:
         print(
             f"seed-symbols: cannot read exchangeInfo from {settings.binance_rest_url}: "
@@ -66,7 +67,8 @@ async def seed_symbols_command(settings: Settings) -> int:
     finally:
         await store.close()
     print(
-        f"seed-symbols: {count} TRADING USDT spot symbols upserted from {settings.binance_rest_url}"
+        f"seed-symbols: {len(symbols)} TRADING USDT spot symbols from "
+        f"{settings.binance_rest_url} ({written} new or changed)"
     )
     return 0
 
