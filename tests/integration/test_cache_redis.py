@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.cache.base import (
     AGGREGATE_TTL_SECONDS,
@@ -136,4 +140,50 @@ async def test_unreachable_redis_is_a_cache_error_not_a_crash() -> None:
         with pytest.raises(CacheError):
             await cache.mark_gap(T0)
     finally:
+        await cache.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            P,
+            symbol=st.sampled_from(["A", "B"]),
+            ts=st.integers(0, 6 * 3600).map(lambda s: T0 + (s - s % 300) * 1000 + s % 7),
+            price=st.floats(1, 1000),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 4),
+    st.integers(T0 - 1000, T0 + 6 * 3_600_000),
+)
+def test_series_matches_a_model_of_one_point_per_second(
+    redis_url: str, points: list[P], splits: int, start: int
+) -> None:
+    size = max(1, len(points) // splits)
+    batches = [points[i : i + size] for i in range(0, len(points), size)]
+    asyncio.run(_check_against_model(redis_url, batches, start))
+
+
+async def _check_against_model(url: str, batches: list[list[P]], start: int) -> None:
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    cache = RedisCache.from_url(url, prefix)
+    try:
+        for batch in batches:
+            await cache.put_points(batch)
+        kept: dict[tuple[str, int], P] = {}
+        for point in (p for batch in batches for p in batch):
+            kept[(point.symbol, point.second)] = point
+        floor = min(p.ts for p in batches[0])
+        for symbol in ("A", "B"):
+            mine = sorted((p for p in kept.values() if p.symbol == symbol), key=lambda p: p.ts)
+            whole = start >= floor and (not mine or start >= mine[-1].ts - SERIES_WINDOW_MS)
+            expected = [p for p in mine if p.ts >= start] if whole else []
+            assert await cache.series(symbol, start, start + SERIES_WINDOW_MS) == expected
+            assert (await cache.latest([symbol])).get(symbol) == (mine[-1] if mine else None)
+    finally:
+        keys = [key async for key in cache.client.scan_iter(match=prefix + "*")]
+        if keys:
+            await cache.client.delete(*keys)
         await cache.close()
