@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,15 @@ class WsSettings:
     ping_interval: float = 20.0
     pong_timeout: float = 60.0
     stall_pings: bool = False
+
+
+def _streams_query(request: web.Request) -> str:
+    """The `streams` query value, percent-decoded but with `+` kept (as in `@+08:00`)."""
+    for part in request.rel_url.raw_query_string.split("&"):
+        key, _, value = part.partition("=")
+        if key == "streams":
+            return urllib.parse.unquote(value)
+    return ""
 
 
 class _HandshakeError(Exception):
@@ -62,7 +72,7 @@ class WsEndpoint:
         return await self._serve(request, request.match_info.get("streams", ""), combined=False)
 
     async def combined(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, request.query.get("streams", ""), combined=True)
+        return await self._serve(request, _streams_query(request), combined=True)
 
     @staticmethod
     def _specs(text: str) -> list[StreamSpec]:

@@ -118,6 +118,9 @@ async def test_url_encoded_stream_names_are_accepted(sim: ExchangeSimulator) -> 
     async with connect(f"{sim.ws_url}/stream?streams=btcusdt%40miniTicker") as client:
         frame = (await client.data(1))[0]
         assert frame["stream"] == "btcusdt@miniTicker"
+    async with connect(f"{sim.ws_url}/stream?streams=btcusdt@kline_1h@+08:00") as client:
+        frame = (await client.data(1))[0]
+        assert frame["stream"] == "btcusdt@kline_1h@+08:00"
 
 
 async def test_1024_stream_limit_on_subscribe_and_on_the_url(sim: ExchangeSimulator) -> None:
