@@ -1,20 +1,108 @@
-"""Composition roots: the one place per mode where actors are built and wired.
+"""Embedded mode's composition root: the whole tree in one process (`binance-stats run`).
 
-Embedded mode (`binance-stats run`) puts the whole tree in one process on the in-memory bus;
-tree mode (`binance-stats actor NAME`) builds one program of supervisor.conf.
+The in-memory bus joins the actors; the cache is in memory unless Redis is configured; the
+store is SQLite by default. Tree mode composes each supervisord program in `actors/tree.py`.
+Children start in list order and stop in reverse: the feed stops first, the DbWriter flushes
+late, the store closes last.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+
+from actors.bus.memory import MemoryBus
+from actors.cache.base import PriceCache
+from actors.cache.memory import MemoryCache
+from actors.cache.reader import PriceReader
+from actors.cache.redis import RedisCache
+from actors.cache.writer import CacheWriter
 from actors.config import Settings
+from actors.core.resource import Resource
 from actors.core.supervisor import ChildSpec, Supervisor
-from actors.front.app import build_app
+from actors.db_writer import DbWriter
+from actors.feed.reader import build_feed_reader
+from actors.feed.rest_gate import RestGate
+from actors.feed.seeder import SymbolSeeder
+from actors.feed.status import FeedStatusBoard
+from actors.front.app import FrontDeps, build_app
+from actors.front.hub import BroadcastHub
 from actors.front.server import FrontServer
+from actors.simulator.exchange import ExchangeSimulator
+from actors.store import IntervalScheme, open_store
+
+DB_WRITER_SHUTDOWN = 45.0
 
 
-def build_embedded(settings: Settings, *, simulate: bool = False, simulated_symbols: int = 242) -> Supervisor:
+def _loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _nothing() -> None:
+    return None
+
+
+def build_embedded(
+    settings: Settings, *, simulate: bool = False, simulated_symbols: int = 242
+) -> Supervisor:
     """The whole tree in one process; `simulate` runs the local exchange in-process too."""
-    app = build_app(settings)
-    front = FrontServer(app, settings.host, settings.port)
-    return Supervisor("embedded", [ChildSpec(front)])
-
+    specs: list[ChildSpec] = []
+    if simulate:
+        sim = ExchangeSimulator(symbols=simulated_symbols)
+        port = _loopback_port()
+        specs.append(
+            ChildSpec(Resource("simulator", lambda: sim.start("127.0.0.1", port), sim.stop))
+        )
+        settings = dataclasses.replace(
+            settings,
+            binance_ws_url=f"ws://127.0.0.1:{port}",
+            binance_rest_url=f"http://127.0.0.1:{port}",
+        )
+    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    store = open_store(settings.database_url, scheme)
+    specs.append(ChildSpec(Resource("store", store.open, store.close)))
+    cache: PriceCache
+    if settings.redis.url is not None:
+        redis_cache = RedisCache.from_url(settings.redis.url, settings.redis_prefix)
+        specs.append(ChildSpec(Resource("cache", _nothing, redis_cache.close)))
+        cache = redis_cache
+    else:
+        cache = MemoryCache()
+    bus = MemoryBus()
+    db_writer = DbWriter(
+        bus, store, flush_seconds=settings.db_flush_seconds, retention_days=settings.retention_days
+    )
+    cache_writer = CacheWriter(bus, cache, scheme)
+    reader = PriceReader(cache, store, scheme)
+    hub = BroadcastHub(bus, reader, store, scheme, settings)
+    board = FeedStatusBoard()
+    deps = FrontDeps(
+        settings=settings,
+        store=store,
+        reader=reader,
+        feed_status=board,
+        cache=cache,
+        hub=hub,
+    )
+    app = build_app(settings, deps)
+    hub.attach(app)
+    gate = RestGate()
+    readers = [
+        build_feed_reader(
+            settings, (k, settings.feed_shards), bus=bus, store=store, status=board, rest_gate=gate
+        )
+        for k in range(settings.feed_shards)
+    ]
+    specs += [
+        ChildSpec(db_writer, shutdown=DB_WRITER_SHUTDOWN),
+        ChildSpec(cache_writer),
+        ChildSpec(hub),
+        ChildSpec(FrontServer(app, settings.host, settings.port)),
+        ChildSpec(SymbolSeeder(store, settings.binance_rest_url, gate, notify=readers)),
+        ChildSpec(
+            Supervisor("feed", [ChildSpec(r) for r in readers], max_restarts=10, period=60.0)
+        ),
+    ]
+    return Supervisor("embedded", specs, max_restarts=20, period=60.0)

@@ -7,10 +7,13 @@ alone (operators manage them through the API or `binance-stats seed-symbols`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiohttp
 
 from actors.core.actor import Actor
 from actors.core.backoff import Backoff
+from actors.feed.reader import REFRESH
 from actors.feed.rest_gate import RestGate
 from actors.feed.symbols import DISCOVERY_FAULTS, seed_symbols
 from actors.store.base import Store, StoreError
@@ -20,13 +23,20 @@ class SymbolSeeder(Actor[None]):
     """Seeds an empty symbol table once, in the background."""
 
     def __init__(
-        self, store: Store, rest_url: str, rest_gate: RestGate, *, backoff: Backoff | None = None
+        self,
+        store: Store,
+        rest_url: str,
+        rest_gate: RestGate,
+        *,
+        notify: Sequence[Actor[str]] = (),
+        backoff: Backoff | None = None,
     ) -> None:
         super().__init__("symbol-seeder", mailbox_size=1)
         self.store = store
         self.rest_url = rest_url
         self.rest_gate = rest_gate
         self.backoff = backoff or Backoff(base=1.0, cap=60.0)
+        self.notify = notify
         self.seeded: int | None = None
 
     async def on_start(self) -> None:
@@ -42,6 +52,8 @@ class SymbolSeeder(Actor[None]):
                         self.store, session, self.rest_url, self.rest_gate
                     )
                     self.log.info("seeded %d symbols from %s", self.seeded, self.rest_url)
+                    for reader in self.notify:  # don't make the feed wait for its next poll
+                        reader.try_tell(REFRESH)
                     return
                 except (*DISCOVERY_FAULTS, StoreError) as exc:
                     delay = self.backoff.next()
