@@ -16,7 +16,7 @@ from actors.simulator.catalogue import MAX_TICKS, Listing
 from actors.simulator.intervals import bucket_next, bucket_open
 
 # Per-step relative volatility at rate 1; scaled by 1/sqrt(rate) so a second moves alike.
-VOLATILITY = 4e-4
+VOLATILITY = 1.5e-4  # about 4 % a day, like a large-cap crypto asset
 MAX_LOTS = 1000
 MIN_RATE, MAX_RATE = 0.001, 100_000.0
 
