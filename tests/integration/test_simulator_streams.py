@@ -185,3 +185,15 @@ async def test_requests_over_4_kb_are_ignored_silently(sim: ExchangeSimulator) -
         await client.send({"method": "SUBSCRIBE", "params": names, "id": 1})
         await client.send({"method": "LIST_SUBSCRIPTIONS", "id": 2})
         assert await client.next_json() == {"result": [], "id": 2}
+
+
+async def test_rate_can_change_at_runtime() -> None:
+    async with ExchangeSimulator(symbols=3, seed=3, rate=1.0) as sim:
+        sim.rate = 50.0
+        assert sim.rate == 50.0
+        started = time.monotonic()
+        frames = await frames_of(f"{sim.ws_url}/ws/btcusdt@trade", 50, timeout=5)
+        assert time.monotonic() - started < 2.5  # about 1 s at 50 a second, 50 s at the old rate
+        assert [frame["t"] for frame in frames] == list(range(frames[0]["t"], frames[0]["t"] + 50))
+        with pytest.raises(ValueError):
+            sim.rate = 0.0
