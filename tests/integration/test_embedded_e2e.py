@@ -23,7 +23,7 @@ async def test_run_simulate_end_to_end(tmp_path: Path) -> None:
     env.update(PORT=str(port), HOST="127.0.0.1", DB_FLUSH_SECONDS="0.5", LOG_LEVEL="warning")
     env.pop("REDIS_HOST", None)
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting a process does not block the loop
         [sys.executable, "-m", "actors", "run", "--simulate", "--symbols", "12"],
         cwd=tmp_path,
         env=env,
