@@ -114,6 +114,7 @@ class FeedReader(Actor[str]):
         self._conn_tasks: dict[str, asyncio.Task[None]] = {}
         self._conn_ids = itertools.count()
         self._symbols_version: int | None = None
+        self._symbols_lock = asyncio.Lock()
         self._reported: dict[str, int] = {}
         self._messages = metrics.FEED_MESSAGES.labels(name)
         self._points = metrics.FEED_POINTS.labels(name)
@@ -154,6 +155,10 @@ class FeedReader(Actor[str]):
             await self._refresh_symbols()
 
     async def _refresh_symbols(self) -> None:
+        async with self._symbols_lock:  # the poller and a REFRESH message must not interleave
+            await self._refresh_symbols_locked()
+
+    async def _refresh_symbols_locked(self) -> None:
         try:
             version = await self.store.symbols_version()
             if version == self._symbols_version:

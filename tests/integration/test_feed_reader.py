@@ -31,10 +31,6 @@ from actors.simulator.exchange import ExchangeSimulator
 from actors.store import Store
 from tests.helpers import eventually, free_port
 
-# The simulator's pong handler currently fails on aiohttp's bytearray payloads (its bug, reported),
-# so pings are left at their real 20 s interval, beyond any test here.
-SIM_PING_SECONDS = 20.0
-
 
 @dataclass
 class Rig:
@@ -106,8 +102,16 @@ async def rig(sqlite_store: Store) -> AsyncIterator[RigFactory]:
     """Builds simulator + seeded store + reader + consumer; tears everything down after the test."""
     cleanups: list[Callable[[], Awaitable[Any]]] = []
 
-    async def make(symbols: int = 12, *, start: bool = True, **overrides: Any) -> Rig:
-        sim = ExchangeSimulator(symbols=symbols, seed=7, rate=1.0, ping_interval=SIM_PING_SECONDS)
+    async def make(
+        symbols: int = 12,
+        *,
+        start: bool = True,
+        sim_options: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Rig:
+        sim = ExchangeSimulator(
+            symbols=symbols, seed=7, rate=1.0, **(sim_options or {"ping_interval": 1.0})
+        )
         await sim.start()
         cleanups.append(sim.stop)
         session = aiohttp.ClientSession()
@@ -351,3 +355,27 @@ async def test_repeated_connect_failures_fail_the_actor(
     warnings = [rec for rec in caplog.records if "connect failed" in rec.getMessage()]
     assert len(warnings) == 2  # one line per failed attempt before the last, no tracebacks
     assert all(rec.exc_info is None for rec in warnings)
+
+
+async def test_server_pings_are_answered(rig: RigFactory) -> None:
+    r = await rig(6, sim_options={"ping_interval": 0.2, "pong_timeout": 0.6})
+    first = await warm(r)
+    [conn] = r.reader.connections
+    session = conn.current
+    mark = now_second() + 3
+    await eventually(lambda: _second_when(lambda s: s >= mark), timeout=6)
+    assert conn.current is session  # the simulator drops a client that misses a pong deadline
+    assert conn.failures == 0
+    await r.assert_gapless(first, mark - 1)
+
+
+async def test_connections_are_rotated_before_the_age_limit(rig: RigFactory) -> None:
+    r = await rig(6, max_connection_age=1.0)
+    first = await warm(r)
+    rotated = counter(metrics.FEED_RECONNECTS, "feed-0", "max_age")
+    mark = now_second() + 3
+    await eventually(lambda: _second_when(lambda s: s >= mark), timeout=6)
+    assert counter(metrics.FEED_RECONNECTS, "feed-0", "max_age") >= rotated + 2
+    assert len(r.sim.hub.connections) == 1  # each old socket closed by us once replaced
+    await r.assert_gapless(first, mark - 1)
+    assert r.reader.backfiller.filled == 0
