@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import time
 from collections.abc import Callable
 
@@ -20,6 +21,11 @@ DAY_MS = 86_400_000
 Key = tuple[str, int]
 
 
+def _storable(point: PricePoint) -> bool:
+    # A NaN price fails the store's NOT NULL: written, it would fail its batch for ever.
+    return point.ts > 0 and math.isfinite(point.price) and point.price > 0
+
+
 class DbWriter(Actor[None]):
     """Buffers points from the bus group `db-writer` and writes them every `flush_seconds`.
 
@@ -33,6 +39,8 @@ class DbWriter(Actor[None]):
       a write succeeds; the bus holds the rest (the in-process bus then slows its publisher,
       the Redis stream keeps them until its own cap). Nothing is discarded here, so
       `bs_db_dropped_points_total` counts nothing; the bound may be passed by one batch.
+    - Invalid points (price not finite and positive) are counted in `bs_points_rejected_total`
+      and skipped: redelivered, one would otherwise fail every write after it.
     - Retention pruning runs in its own task, chunked by the store, never in a flush.
     - On stop, a write in flight is awaited and the rest is flushed, retrying until the stop
       timeout; what still fails stays unacked on the bus (logged).
@@ -79,6 +87,7 @@ class DbWriter(Actor[None]):
         self._room.set()
         self._sub: Subscription | None = None
         self._stop_timeout = 10.0
+        self._rejected = metrics.POINTS_REJECTED.labels(name)
         metrics.DB_BUFFERED.set_function(lambda: self.buffered)
 
     @property
@@ -112,7 +121,7 @@ class DbWriter(Actor[None]):
                 await asyncio.wait_for(asyncio.shield(self._inflight), self._stop_timeout)
             except TimeoutError:
                 self.log.warning("stop: a write still runs after %.1fs", self._stop_timeout)
-        while sub is not None and self._buffer and time.monotonic() < deadline:
+        while sub is not None and (self._buffer or self._batches) and time.monotonic() < deadline:
             if await self._flush_now(sub):
                 break
             await asyncio.sleep(min(self.backoff.next(), max(0.0, deadline - time.monotonic())))
@@ -142,7 +151,10 @@ class DbWriter(Actor[None]):
             if batch is None:
                 continue
             for point in batch.points:
-                self._buffer[(point.symbol, point.second)] = point
+                if _storable(point):
+                    self._buffer[(point.symbol, point.second)] = point
+                else:
+                    self._rejected.inc()
             self._batches.append(batch)
 
     async def _flush_loop(self, sub: Subscription) -> None:
@@ -179,6 +191,7 @@ class DbWriter(Actor[None]):
         if self._inflight is not None and not self._inflight.done():
             return await asyncio.shield(self._inflight)
         if not self._buffer:
+            await self._ack_all(sub, self._batches)  # batches of rejected points only
             return True
         self._inflight = asyncio.ensure_future(self._write(sub))
         return await asyncio.shield(self._inflight)
@@ -203,9 +216,14 @@ class DbWriter(Actor[None]):
             return False
         self._inflight_points = 0
         self._committed(taken, started)
+        await self._ack_all(sub, batches)
+        return True
+
+    async def _ack_all(self, sub: Subscription, batches: list[Batch]) -> None:
+        if batches is self._batches:
+            self._batches = []
         for batch in batches:
             await sub.ack(batch)
-        return True
 
     def _failed(self, exc: StoreError) -> None:
         metrics.DB_FAILURES.inc()

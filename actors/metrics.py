@@ -95,6 +95,11 @@ CACHE_DROPPED = Counter(
     "Points the CacheWriter dropped when its retry buffer was full",
     ["cache"],
 )
+POINTS_REJECTED = Counter(
+    "bs_points_rejected_total",
+    "Points a writer refused as invalid (price not finite and positive, ts not positive)",
+    ["writer"],
+)
 CACHE_BUFFERED = Gauge(
     "bs_cache_buffered_points", "Points the CacheWriter holds for a retry", ["cache"]
 )

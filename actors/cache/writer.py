@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -12,9 +13,15 @@ from actors.cache.aggregates import IntervalAggregator
 from actors.cache.base import CacheError, PriceCache
 from actors.core.actor import Actor
 from actors.core.backoff import Backoff
+from actors.messages import PricePoint
 from actors.store.intervals import IntervalScheme
 
 GROUP = "cache-writer"
+
+
+def _cacheable(point: PricePoint) -> bool:
+    # NaN breaks the JSON of the latest price and every comparison of the aggregates.
+    return point.ts > 0 and math.isfinite(point.price) and point.price > 0
 
 
 class CacheWriter(Actor[None]):
@@ -28,7 +35,8 @@ class CacheWriter(Actor[None]):
     (`mark_gap`) so readers take that range from the store. Aggregates are folded when a batch
     arrives, so they stay whole even when points are dropped; an interval's aggregate is written
     once it closes (again if late points change it), and only for intervals that began after
-    `aggregates_since_ms` (default: construction time): never a partial one.
+    `aggregates_since_ms` (default: construction time): never a partial one. Points whose price
+    is not finite and positive are counted in `bs_points_rejected_total` and skipped.
     """
 
     def __init__(
@@ -57,7 +65,7 @@ class CacheWriter(Actor[None]):
         self.aggregator = IntervalAggregator(scheme, since_ms=since)
         self.cache_ok = True
         self.failures = 0
-        self._pending: deque[Batch] = deque()
+        self._pending: deque[tuple[Batch, list[PricePoint]]] = deque()
         self._pending_points = 0
         self._gap_until: int | None = None
         self._retry_at = 0.0
@@ -66,6 +74,7 @@ class CacheWriter(Actor[None]):
         self._written = metrics.CACHE_WRITES.labels(label)
         self._failed = metrics.CACHE_FAILURES.labels(label)
         self._dropped = metrics.CACHE_DROPPED.labels(label)
+        self._rejected = metrics.POINTS_REJECTED.labels(name)
         metrics.CACHE_BUFFERED.labels(label).set_function(lambda: self._pending_points)
 
     @property
@@ -107,15 +116,18 @@ class CacheWriter(Actor[None]):
                 await self._flush(sub)
 
     async def _accept(self, sub: Subscription, batch: Batch) -> None:
-        self.aggregator.add(batch.points)
-        self._pending.append(batch)
-        self._pending_points += len(batch.points)
+        points = [point for point in batch.points if _cacheable(point)]
+        if len(points) < len(batch.points):
+            self._rejected.inc(len(batch.points) - len(points))
+        self.aggregator.add(points)
+        self._pending.append((batch, points))
+        self._pending_points += len(points)
         while self._pending_points > self.buffer_limit and len(self._pending) > 1:
-            dropped = self._pending.popleft()
-            self._pending_points -= len(dropped.points)
-            self._dropped.inc(len(dropped.points))
-            if dropped.points:
-                newest = max(point.ts for point in dropped.points) + 1
+            dropped, lost = self._pending.popleft()
+            self._pending_points -= len(lost)
+            self._dropped.inc(len(lost))
+            if lost:
+                newest = max(point.ts for point in lost) + 1
                 self._gap_until = max(self._gap_until or newest, newest)
             await sub.ack(dropped)
 
@@ -123,7 +135,7 @@ class CacheWriter(Actor[None]):
         if not self.cache_ok and not await self.cache.ping():
             self._retry_later(None)  # a cheap probe before encoding the whole buffer again
             return
-        points = [point for batch in self._pending for point in batch.points]
+        points = [point for _, held in self._pending for point in held]
         aggregates = self.aggregator.ready()
         try:
             await self.cache.put_points(points)
@@ -143,8 +155,8 @@ class CacheWriter(Actor[None]):
         self.aggregator.written(aggregates)
         self._written.inc(len(points))
         while self._pending:
-            batch = self._pending.popleft()
-            self._pending_points -= len(batch.points)
+            batch, held = self._pending.popleft()
+            self._pending_points -= len(held)
             await sub.ack(batch)
 
     def _retry_later(self, exc: CacheError | None) -> None:

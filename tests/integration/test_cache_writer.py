@@ -290,3 +290,21 @@ async def test_memory_cache_in_embedded_mode(bus: MemoryBus) -> None:
         assert writer.cache_ok and writer.buffered == 0
     finally:
         await writer.stop()
+
+
+async def test_invalid_points_are_rejected(bus: MemoryBus) -> None:
+    rejected = metrics.POINTS_REJECTED.labels("cache-writer")
+    before = rejected._value.get()
+    cache = MemoryCache()
+    writer = CacheWriter(bus, cache, SCHEME, aggregates_since_ms=0)
+    await writer.start()
+    try:
+        good = ticks("BTCUSDT", START, 2)
+        await bus.publish([good[0], PricePoint("BTCUSDT", START + 5000, float("nan")), good[1]])
+        await eventually(_no_pending(bus), what="the batch acked")
+        assert await cache.latest(["BTCUSDT"]) == {"BTCUSDT": good[1]}
+        assert rejected._value.get() - before == 1
+        running = writer.aggregator.get("BTCUSDT", START)
+        assert running is not None and running.count == 2
+    finally:
+        await writer.stop()

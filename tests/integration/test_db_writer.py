@@ -166,3 +166,28 @@ async def test_readiness_reports_the_buffer(bus: MemoryBus, sqlite_store: Store)
         assert metrics.DB_BUFFERED._value.get() == 0
     finally:
         await writer.stop()
+
+
+async def test_invalid_points_are_rejected_not_retried_for_ever(
+    bus: MemoryBus, sqlite_store: Store
+) -> None:
+    rejected = metrics.POINTS_REJECTED.labels("db-writer")
+    before = rejected._value.get()
+    writer = make_writer(bus, sqlite_store)
+    await writer.start()
+    try:
+        good = ticks("BTCUSDT", T0, 2)
+        bad = [
+            PricePoint("BTCUSDT", T0 + 5000, float("nan")),  # the store's NOT NULL would refuse it
+            PricePoint("BTCUSDT", T0 + 6000, float("inf")),
+            PricePoint("BTCUSDT", T0 + 7000, 0.0),
+        ]
+        await bus.publish([good[0], *bad])
+        await bus.publish(bad[:1])  # a batch of nothing storable is acked too
+        await bus.publish(good[1:])
+        assert await eventually(stored(sqlite_store, "BTCUSDT", 2), what="the good points") == good
+        await eventually(acked(bus), what="every batch acked")
+        assert rejected._value.get() - before == 4
+        assert writer.store_ok
+    finally:
+        await writer.stop()
