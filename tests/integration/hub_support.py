@@ -16,6 +16,7 @@ from aiohttp import web
 from actors.bus.memory import MemoryBus
 from actors.cache.base import CacheError
 from actors.cache.reader import PriceReader
+from actors.config import Settings
 from actors.feed.status import FeedStatusBoard
 from actors.front.app import FrontDeps, build_app
 from actors.front.hub import BroadcastHub
@@ -114,6 +115,7 @@ async def start_hub(
     serve_app: Callable[[web.Application], Awaitable[str]],
     *,
     full_app: bool = False,
+    settings: Settings | None = None,
     **hub_options: Any,
 ) -> HubEnv:
     """A started hub on its own app, or (`full_app`) on the front's whole app with REST."""
@@ -122,7 +124,7 @@ async def start_hub(
     bus = MemoryBus()
     cache = DownCache()
     reader = PriceReader(cache, store, scheme)
-    settings = make_settings()
+    settings = settings or make_settings()
     hub_options.setdefault("interval_close_delay", 0.0)
     hub = BroadcastHub(bus, reader, store, scheme, settings, **hub_options)
     if full_app:
