@@ -99,6 +99,7 @@ class FeedReader(Actor[str]):
         self.control_interval = control_interval
         self.backfill_workers = backfill_workers
         self.resume_from_store = resume_from_store
+        self._resume_pending = False
         self.max_pending_points = max_pending_points
         self.connect_timeout = connect_timeout
         self.rng = rng or random.Random()
@@ -128,7 +129,9 @@ class FeedReader(Actor[str]):
             self._own_session = True
         await self._close_connections()  # sockets left open by a crash before a restart
         self._symbols_version = None
+        self._resume_pending = self.resume_from_store
         await self._refresh_symbols()
+        self._resume_pending = False  # later additions are new listings or reactivations: no past
         session = self.session
         for index in range(self.backfill_workers):
             self.spawn(self.backfiller.run(session), f"backfill-{index}")
@@ -182,7 +185,7 @@ class FeedReader(Actor[str]):
                 for symbol in gone.values():
                     self.decoder.forget(symbol)
         new = {n: s for n, s in wanted.items() if n not in held}
-        if new and self.resume_from_store:
+        if new and self._resume_pending:
             await self._resume(list(new.values()))
         pending = list(new.items())
         for conn in self.connections:
@@ -208,7 +211,7 @@ class FeedReader(Actor[str]):
         self._update_status()
 
     async def _resume(self, symbols: list[str]) -> None:
-        """Seed new symbols' last second from the store so a restart's gap gets backfilled."""
+        """At (re)start: seed each symbol's last second from the store so the gap gets backfilled."""
         for symbol in symbols:
             if symbol in self.decoder.last_second:
                 continue

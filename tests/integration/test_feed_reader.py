@@ -22,6 +22,7 @@ import pytest
 from actors import metrics
 from actors.bus.memory import MemoryBus
 from actors.core.actor import Child
+from actors.core.supervisor import ChildSpec, Supervisor
 from actors.feed.connection import FeedUnavailable
 from actors.feed.reader import FeedReader
 from actors.feed.rest_gate import RestGate
@@ -41,6 +42,23 @@ class Rig:
     gate: RestGate
     status: FeedStatusBoard
     symbols: list[str]
+    options: dict[str, Any]
+    session: aiohttp.ClientSession
+
+    def new_reader(self) -> FeedReader:
+        """Another reader like the first (a process restart: no memory but the store)."""
+        return FeedReader(
+            "feed-0",
+            (0, 1),
+            self.sim.ws_url,
+            self.sim.rest_url,
+            self.bus,
+            self.store,
+            self.status,
+            self.gate,
+            self.session,
+            **self.options,
+        )
 
     async def series(self, symbol: str, first: int, last: int) -> dict[int, float]:
         points = await self.store.points_between(symbol, first * 1000, last * 1000 + 999)
@@ -151,7 +169,9 @@ async def rig(sqlite_store: Store) -> AsyncIterator[RigFactory]:
         if start:
             await reader.start()
             cleanups.append(reader.stop)
-        return Rig(sim, sqlite_store, bus, reader, gate, status, sim.usdt_symbols())
+        return Rig(
+            sim, sqlite_store, bus, reader, gate, status, sim.usdt_symbols(), options, session
+        )
 
     yield make
     for cleanup in reversed(cleanups):
@@ -379,3 +399,60 @@ async def test_connections_are_rotated_before_the_age_limit(rig: RigFactory) -> 
     assert len(r.sim.hub.connections) == 1  # each old socket closed by us once replaced
     await r.assert_gapless(first, mark - 1)
     assert r.reader.backfiller.filled == 0
+
+
+async def test_supervisor_restarts_a_failed_reader_and_the_gap_is_backfilled(
+    rig: RigFactory,
+) -> None:
+    r = await rig(6, start=False, max_reconnects=2, backoff_base=0.05, backoff_cap=0.1)
+    supervisor = Supervisor(
+        "feed-tree", [ChildSpec(r.reader, shutdown=2.0)], max_restarts=50, period=30
+    )
+    restarts = counter(metrics.ACTOR_RESTARTS, "feed-0")
+    await supervisor.start()
+    try:
+        first = await warm(r)
+        await r.sim.outage(1.5)  # two refused attempts fail the reader; its supervisor restarts it
+        end = now_second() + 2
+        await eventually(
+            lambda: _counter_above(metrics.ACTOR_RESTARTS, ("feed-0",), restarts),
+            timeout=5,
+            what="reader restarted by its supervisor",
+        )
+        await eventually(lambda: _second_when(lambda s: s >= end + 2), timeout=8)
+        await r.assert_gapless(first, end + 1)  # the per-symbol memory survived the restart
+        assert r.reader.backfiller.filled > 0
+        assert supervisor.failed is not None and not supervisor.failed.done()
+    finally:
+        await supervisor.stop()
+
+
+async def test_a_new_process_resumes_from_the_store_and_backfills(rig: RigFactory) -> None:
+    r = await rig(6, start=False)
+    await r.reader.start()
+    try:
+        first = await warm(r)
+    finally:
+        await r.reader.stop()
+    stopped = now_second()
+    await eventually(lambda: _second_when(lambda s: s >= stopped + 2), timeout=5)
+    successor = r.new_reader()
+    await successor.start()
+    try:
+        back = await warm(r)
+        await r.assert_gapless(first, back)
+        assert successor.backfiller.filled >= len(r.symbols)
+    finally:
+        await successor.stop()
+
+
+@pytest.mark.slow
+async def test_six_second_outage_is_backfilled_within_twenty_seconds(rig: RigFactory) -> None:
+    r = await rig(8, backoff_base=1.0, backoff_cap=10.0, max_reconnects=10)  # production timing
+    first = await warm(r)
+    started = time.monotonic()
+    await r.sim.outage(6.0)
+    end = now_second() + 6
+    await eventually(lambda: _second_when(lambda s: s >= end + 1), timeout=10)
+    await r.assert_gapless(first, end, timeout=max(0.1, 20.0 - (time.monotonic() - started)))
+    assert time.monotonic() - started < 20.0
