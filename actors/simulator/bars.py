@@ -28,6 +28,7 @@ class Bar:
 
     @property
     def trades(self) -> int:
+        """Number of trades in the bar."""
         return self.last_id - self.first_id + 1
 
     def add(self, price: int, qty: int, quote: int, taker_buy: bool, trade_id: int) -> None:

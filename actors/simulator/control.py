@@ -23,6 +23,8 @@ RequestId = int | str | None
 
 
 class ErrorBody(msgspec.Struct):
+    """The inner `{"code","msg"}` of an error reply."""
+
     code: int
     msg: str
 
@@ -51,6 +53,7 @@ class ControlError(Exception):
         self.request_id = request_id
 
     def body(self) -> str:
+        """The error reply text."""
         return msgspec.json.encode(
             ErrorReply(ErrorBody(self.code, self.msg), self.request_id)
         ).decode()
@@ -66,6 +69,7 @@ class Request:
 
 
 def reply(request_id: RequestId, result: list[str] | bool | None = None) -> str:
+    """A success reply text for `request_id`."""
     return msgspec.json.encode(Reply(result, request_id)).decode()
 
 

@@ -161,11 +161,13 @@ class ExchangeSimulator:
 
     @property
     def frames_sent(self) -> int:
+        """Frames written to clients so far (data, replies and events)."""
         return self.hub.frames_sent
 
     # faults --------------------------------------------------------------
     @property
     def stall_pings(self) -> bool:
+        """While true, no pings are sent (so no pong deadline runs)."""
         return self.ws_settings.stall_pings
 
     @stall_pings.setter
@@ -174,6 +176,7 @@ class ExchangeSimulator:
 
     @property
     def stall_data(self) -> bool:
+        """While true, connections and pings live on but no data frame is sent."""
         return self.hub.stall_data
 
     @stall_data.setter
@@ -182,6 +185,7 @@ class ExchangeSimulator:
 
     @property
     def malformed_rate(self) -> float:
+        """Fraction of data frames replaced by malformed ones."""
         return self.hub.malformed_rate
 
     @malformed_rate.setter

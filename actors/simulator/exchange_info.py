@@ -9,18 +9,24 @@ from actors.simulator.frames import decimal_text
 
 
 class PriceFilter(msgspec.Struct, tag_field="filterType", tag="PRICE_FILTER", rename="camel"):
+    """`PRICE_FILTER`: tickSize sets the price decimals."""
+
     min_price: str
     max_price: str
     tick_size: str
 
 
 class LotSize(msgspec.Struct, tag_field="filterType", tag="LOT_SIZE", rename="camel"):
+    """`LOT_SIZE`: stepSize sets the quantity decimals."""
+
     min_qty: str
     max_qty: str
     step_size: str
 
 
 class Notional(msgspec.Struct, tag_field="filterType", tag="NOTIONAL", rename="camel"):
+    """`NOTIONAL` limits."""
+
     min_notional: str
     apply_min_to_market: bool
     max_notional: str
@@ -52,6 +58,8 @@ class SymbolEntry(msgspec.Struct, rename="camel"):
 
 
 class RateLimit(msgspec.Struct, rename="camel"):
+    """One `rateLimits[]` entry."""
+
     rate_limit_type: str
     interval: str
     interval_num: int
@@ -106,6 +114,7 @@ class Catalogue:
         self._rate_limits = msgspec.json.encode(limits)
 
     def render(self, server_time: int, names: list[str] | None, status: str | None) -> bytes:
+        """The response body; `names`/`status` select symbols (validated by the caller)."""
         chosen = list(self._entries) if names is None else list(dict.fromkeys(names))
         if status is not None:
             chosen = [name for name in chosen if self._status[name] == status]

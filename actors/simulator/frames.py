@@ -108,6 +108,7 @@ def ticker(st: SymbolState) -> str:
 
 
 def server_shutdown(event_ms: int) -> str:
+    """`{"e":"serverShutdown","E":...}`."""
     return f'{{"e":"serverShutdown","E":{event_ms}}}'
 
 

@@ -42,6 +42,7 @@ class Connection:
         self.pings: dict[bytes, float] = {}  # unanswered ping payload -> monotonic send time
 
     def push(self, stream: str, payload: str) -> None:
+        """Queue one data frame of `stream` (wrapped if the connection is combined)."""
         self.pending.append(
             f'{{"stream":"{stream}","data":{payload}}}' if self.combined else payload
         )
@@ -52,6 +53,7 @@ class Connection:
         self.flush()
 
     def flush(self) -> None:
+        """Write the queued frames in one transport write; drop a client that fell far behind."""
         pending = self.pending
         if not pending:
             return
@@ -112,14 +114,17 @@ class Hub:
 
     # subscriptions ---------------------------------------------------
     def add(self, conn: Connection) -> None:
+        """Register a new connection."""
         self.connections.add(conn)
 
     def remove(self, conn: Connection) -> None:
+        """Forget a closed connection and its subscriptions."""
         for spec in list(conn.streams.values()):
             self.unsubscribe(conn, spec)
         self.connections.discard(conn)
 
     def subscribe(self, conn: Connection, spec: StreamSpec) -> None:
+        """Add a stream to a connection (names that carry no data are only listed)."""
         conn.streams[spec.name] = spec
         if spec.name == ARRAY_MINI_TICKER:
             self._array_conns.add(conn)
@@ -137,6 +142,7 @@ class Hub:
         route.conns.add(conn)
 
     def unsubscribe(self, conn: Connection, spec: StreamSpec) -> None:
+        """Remove a stream from a connection."""
         conn.streams.pop(spec.name, None)
         if spec.name == ARRAY_MINI_TICKER:
             self._array_conns.discard(conn)

@@ -36,6 +36,7 @@ class RunningKline:
     def add(
         self, second: int, price: int, qty: int, quote: int, taker_buy: bool, trade_id: int
     ) -> None:
+        """Fold a trade in; remember the bar it closed, if any, for a final (x=true) update."""
         bar = self.bar
         if bar is not None and second < self.next_open:
             self.closed = None
@@ -100,6 +101,7 @@ class SymbolState:
 
     @property
     def trades(self) -> int:
+        """Trades since start (the ticker's `n`)."""
         return self.trade_id - self.first_id + 1
 
     def track_kline(self, interval: str, offset: int) -> RunningKline:
@@ -169,6 +171,7 @@ class Market:
             running.add(second, price, qty, quote, taker_buy, trade_id)
 
     def close_ticks(self, symbol: str, second: int) -> int | None:
+        """Close (ticks) of `symbol`'s 1 s bar of `second`, if it traded then."""
         state = self.by_symbol.get(symbol)
         return None if state is None else state.bars.close_at(second)
 
@@ -189,6 +192,7 @@ class StepClock:
         self.skipped_rounds = 0
 
     def event_ms(self, step: int) -> int:
+        """Event time (epoch ms) of step `step`."""
         return self.start_ms + step * self._num // self._den
 
     def due(self, now_ms: float, max_lag_ms: float) -> int:

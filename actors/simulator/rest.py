@@ -53,6 +53,7 @@ class WeightBudget:
         return None
 
     def used_now(self, now: float) -> int:
+        """Weight used in the current minute (the X-MBX-USED-WEIGHT-1M value)."""
         return self.used if int(now // 60) == self._minute else 0
 
 
@@ -97,6 +98,7 @@ class RestApi:
         )
 
     def routes(self) -> list[web.RouteDef]:
+        """The REST routes."""
         return [
             web.get("/api/v3/exchangeInfo", self.exchange_info),
             web.get("/api/v3/klines", self.klines),
@@ -109,6 +111,7 @@ class RestApi:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Outage 503s, weight accounting, 429/418 refusals, error bodies and weight headers."""
         now = time.time()
         if not request.path.startswith("/api/"):
             return await handler(request)
@@ -156,12 +159,15 @@ class RestApi:
         return state
 
     async def ping(self, request: web.Request) -> web.Response:
+        """`GET /api/v3/ping`."""
         return _json({})
 
     async def time(self, request: web.Request) -> web.Response:
+        """`GET /api/v3/time`."""
         return _json({"serverTime": int(time.time() * 1000)})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
+        """`GET /api/v3/exchangeInfo` (symbol, symbols or symbolStatus)."""
         names: list[str] | None = None
         if "symbol" in request.query:
             names = [request.query["symbol"]]
@@ -177,6 +183,8 @@ class RestApi:
         return web.Response(body=body, content_type="application/json")
 
     async def ticker_price(self, request: web.Request) -> web.Response:
+        """`GET /api/v3/ticker/price` (symbol, symbols or all; symbolStatus)."""
+
         def item(state: SymbolState) -> dict[str, str]:
             return {
                 "symbol": state.symbol,
@@ -198,6 +206,7 @@ class RestApi:
         )
 
     async def ticker_24hr(self, request: web.Request) -> web.Response:
+        """`GET /api/v3/ticker/24hr` (symbol, symbols or all; type FULL or MINI)."""
         kind = request.query.get("type", "FULL")
         if kind not in ("FULL", "MINI"):
             raise ApiError(-1100, "Illegal characters found in parameter 'type'.")
@@ -208,6 +217,7 @@ class RestApi:
         return _json([tickers.ticker_24hr(state, kind) for state in states])
 
     async def klines(self, request: web.Request) -> web.Response:
+        """`GET /api/v3/klines` and `uiKlines`."""
         state = self._state(request.query.get("symbol"))
         interval = request.query.get("interval")
         if not interval:

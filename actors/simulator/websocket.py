@@ -62,6 +62,7 @@ class WsEndpoint:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
+        """The WebSocket routes."""
         return [
             web.get("/ws", self.raw),
             web.get("/ws/{streams:.*}", self.raw),
@@ -69,9 +70,11 @@ class WsEndpoint:
         ]
 
     async def raw(self, request: web.Request) -> web.StreamResponse:
+        """`/ws` and `/ws/<streams>`: bare payloads."""
         return await self._serve(request, request.match_info.get("streams", ""), combined=False)
 
     async def combined(self, request: web.Request) -> web.StreamResponse:
+        """`/stream?streams=a/b/c`: payloads in the combined wrapper."""
         return await self._serve(request, _streams_query(request), combined=True)
 
     @staticmethod
