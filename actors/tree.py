@@ -23,11 +23,11 @@ from actors.core.resource import Resource
 from actors.core.supervisor import ChildSpec, Supervisor
 from actors.feed.reader import build_feed_reader
 from actors.feed.rest_gate import RestGate
+from actors.feed.seeder import SymbolSeeder
 from actors.feed.status import FeedStatusBoard
 from actors.feed.status_redis import RedisFeedStatus, RedisFeedStatusPublisher
 from actors.front.app import FrontDeps, build_app
 from actors.front.hub import BroadcastHub
-from actors.front.rest.system import ReadinessCheck
 from actors.front.server import FrontServer
 from actors.store import IntervalScheme, Store, open_store
 
@@ -65,10 +65,16 @@ class _Parts:
         self.specs.append(ChildSpec(Resource("metrics", self._serve_metrics, _nothing)))
 
     async def _serve_metrics(self) -> None:
-        if not self._metrics_served:  # a restarted Resource keeps the listening thread
+        if self._metrics_served:
+            return  # a restarted Resource keeps the listening thread
+        try:
             metrics.serve_metrics(self.port)
-            self._metrics_served = True
-            log.info("metrics on http://127.0.0.1:%d/metrics", self.port)
+        except OSError as exc:
+            # a program without metrics still does its work; the scrape target shows down
+            log.warning("cannot serve metrics on 127.0.0.1:%d: %s", self.port, exc.strerror or exc)
+            return
+        self._metrics_served = True
+        log.info("metrics on http://127.0.0.1:%d/metrics", self.port)
 
     def store(self) -> Store:
         store = open_store(self.settings.database_url, self.scheme)
@@ -99,12 +105,13 @@ def build_feed(settings: Settings, shard: tuple[int, int]) -> Supervisor:
     """Feed shard K/N: exchange streams → PricePoints → the bus; heartbeats for the fronts."""
     parts = _Parts(settings, "feed", shard)
     store, bus, client = parts.store(), parts.bus(), parts.client()
-    board = FeedStatusBoard()
-    reader = build_feed_reader(
-        settings, shard, bus=bus, store=store, status=board, rest_gate=RestGate()
-    )
+    board, gate = FeedStatusBoard(), RestGate()
+    reader = build_feed_reader(settings, shard, bus=bus, store=store, status=board, rest_gate=gate)
     publisher = RedisFeedStatusPublisher(board, client, parts.prefix)
-    parts.specs += [ChildSpec(publisher), ChildSpec(reader)]
+    parts.specs.append(ChildSpec(publisher))
+    if shard[0] == 0:  # a fresh store gets the tracked symbols once; the shards poll for them
+        parts.specs.append(ChildSpec(SymbolSeeder(store, settings.binance_rest_url, gate)))
+    parts.specs.append(ChildSpec(reader))
     return Supervisor(f"feed-{shard[0]}", parts.specs)
 
 
@@ -148,7 +155,7 @@ def build_front(settings: Settings) -> Supervisor:
         feed_status=feed_status,
         cache=cache,
         hub=hub,
-        readiness=(ReadinessCheck("redis", cache.ping),),
+        readiness=(),  # /readyz already probes the store, the cache and the feed heartbeats
     )
     app = build_app(settings, deps)
     hub.attach(app)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -43,7 +43,7 @@ class BusUnavailable(RuntimeError):
     """Redis did not accept a publish within `publish_timeout` seconds."""
 
 
-def decode_entry(fields: dict[bytes, bytes] | None) -> list[PricePoint] | None:
+def decode_entry(fields: Mapping[Any, Any] | None) -> list[PricePoint] | None:
     """Points of one stream entry; None for an entry trimmed away or not ours."""
     if not fields or FIELD not in fields:
         return None

@@ -9,6 +9,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 import socketio
 
@@ -80,6 +81,12 @@ async def test_two_fronts_each_deliver_price_updates(shared_tree: Tree, second_f
             what=f"price_update from both fronts\n{shared_tree.logs()}",
         )
         assert first.client.transport() == second.client.transport() == "websocket"
+        async with aiohttp.ClientSession() as http:
+            for url in (shared_tree.front_url, second_front):
+                # ready: store, Redis cache, and the feed shards' heartbeats read from Redis
+                await eventually(
+                    lambda url=url: _ready(http, url), timeout=15, what=f"{url}/readyz"
+                )
         for watcher in (first, second):
             stamps = [int(u["timestamp"]) for u in watcher.updates]  # type: ignore[call-overload]
             assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
@@ -89,3 +96,9 @@ async def test_two_fronts_each_deliver_price_updates(shared_tree: Tree, second_f
 
 async def _both_have(first: Watcher, second: Watcher, count: int) -> bool:
     return len(first.updates) >= count and len(second.updates) >= count
+
+
+async def _ready(http: aiohttp.ClientSession, url: str) -> bool:
+    async with http.get(f"{url}/readyz") as response:
+        body = await response.json()
+    return response.status == 200 and body["checks"]["feed"] is True

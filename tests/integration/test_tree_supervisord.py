@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 @pytest.fixture
 def tree(tmp_path: Path, redis_url: str) -> Iterator[Tree]:
-    with running_tree(tmp_path, redis_url, shards=2, symbols=12) as running:
+    with running_tree(
+        tmp_path, redis_url, shards=2, symbols=12, extra_env={"DB_FLUSH_SECONDS": "2"}
+    ) as running:
         yield running
 
 
@@ -34,6 +36,10 @@ async def store(tree: Tree) -> AsyncIterator[Store]:
     await opened.open()
     yield opened
     await opened.close()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 async def symbols_of(store: Store) -> list[str]:
@@ -102,7 +108,13 @@ async def test_kill_nine_each_program_loses_and_duplicates_nothing(
     await eventually(
         lambda: stored_through(store, symbols, start), timeout=30, what="prices stored"
     )
-    first = start + 1  # every symbol is stored from here on: the checked window opens
+    # the window opens once every symbol has its first second stored (shards subscribe at
+    # different moments after the seeding)
+    firsts = [
+        (await store.points_between(s, (start - 600) * 1000, now_ms(), limit=1))[0].second
+        for s in symbols
+    ]
+    first = max(firsts) + 1
 
     cache = RedisCache(aioredis.Redis.from_url(tree.redis_url), tree.prefix)
     try:

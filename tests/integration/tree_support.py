@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
-from tests.helpers import free_port
+from tests.helpers import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -215,16 +215,7 @@ class Tree:
 
     # lifecycle ----------------------------------------------------------------
     def start(self) -> None:
-        seeded = subprocess.run(
-            [_command("binance-stats"), "seed-symbols"],
-            env=self.env,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+        # no seed-symbols: on a fresh store, feed shard 0 loads the symbols from exchangeInfo
         self.supervisord = subprocess.Popen(
             [_command("supervisord"), "-n", "-c", str(self.conf)],
             env=self.env,
@@ -323,13 +314,17 @@ def shared_tree(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
         yield tree
 
 
-async def tree_symbols(tree: Tree) -> list[str]:
-    """The active symbols the tree follows (seeded from the simulator), sorted."""
+async def tree_symbols(tree: Tree, timeout: float = 30.0) -> list[str]:
+    """The active symbols the tree follows (seeded from the simulator by feed shard 0), sorted."""
     from actors.store import IntervalScheme, open_store
 
     store = open_store(f"sqlite:///{tree.db_path}", IntervalScheme())
     await store.open()
-    try:
+
+    async def listed() -> list[str]:
         return [record.symbol for record in await store.list_symbols(active_only=True)]
+
+    try:
+        return await eventually(listed, timeout=timeout, what="symbols seeded by the feed")
     finally:
         await store.close()
