@@ -20,12 +20,15 @@ MAX_RANGE_MS = 24 * 3_600_000
 DEFAULT_RANGE_MS = 3_600_000
 
 Name = Annotated[str, Meta(min_length=1, max_length=100, description="Display name")]
+# No whitespace or control characters, spelled out: Python's `\s` and JSON Schema's (ECMA-262)
+# differ (\x1c-\x1f, \x85, \ufeff), and the document must accept exactly what the server does.
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f\ufeff]+"
 Email = Annotated[
     str,
     Meta(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
         description="Email address",
     ),
 ]
