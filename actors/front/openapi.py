@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -74,7 +74,9 @@ def build_document(endpoints: Sequence[Endpoint], title: str, version: str) -> d
             for name in _PATH_PARAM.findall(endpoint.path)
         ]
         if endpoint.query is not None:
-            parameters.extend(_query_parameters(schema_of[id(endpoint.query)], components))
+            parameters.extend(
+                _query_parameters(schema_of[id(endpoint.query)], components, endpoint.query_enums)
+            )
         if parameters:
             operation["parameters"] = parameters
         if endpoint.body is not None:
@@ -134,7 +136,17 @@ def _responses(
     return responses
 
 
-def _query_parameters(ref: dict[str, Any], components: dict[str, Any]) -> list[dict[str, Any]]:
+def _only(prop: dict[str, Any], values: Sequence[object]) -> dict[str, Any]:
+    """`prop` (or its non-null branch) narrowed to `values`."""
+    if "anyOf" in prop:
+        branches = [b if b.get("type") == "null" else _only(b, values) for b in prop["anyOf"]]
+        return {**prop, "anyOf": branches}
+    return {**prop, "enum": list(values)}
+
+
+def _query_parameters(
+    ref: dict[str, Any], components: dict[str, Any], enums: Mapping[str, Sequence[object]]
+) -> list[dict[str, Any]]:
     schema = components[ref["$ref"].rsplit("/", 1)[-1]]
     required = set(schema.get("required", ()))
     parameters = []
@@ -143,7 +155,7 @@ def _query_parameters(ref: dict[str, Any], components: dict[str, Any]) -> list[d
             "name": name,
             "in": "query",
             "required": name in required,
-            "schema": prop,
+            "schema": _only(prop, enums[name]) if name in enums else prop,
         }
         if "description" in prop:
             parameter["description"] = prop["description"]

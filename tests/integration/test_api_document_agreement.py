@@ -58,3 +58,38 @@ async def test_register_email_accepted_iff_documented(api: Api, email: str) -> N
     assert (reply.status == 201) == documented, (email, reply.body)
     if reply.status == 400:
         assert reply.paths == ["email"]
+
+
+def _hour_enums(document: dict[str, Any]) -> dict[str, list[int]]:
+    enums = {}
+    for path, operations in document["paths"].items():
+        for parameter in operations.get("get", {}).get("parameters", ()):
+            if parameter["name"] == "intervalHour":
+                branch = next(b for b in parameter["schema"]["anyOf"] if b.get("type") != "null")
+                enums[path] = branch["enum"]
+    return enums
+
+
+async def test_interval_hour_documented_as_the_configured_start_hours(api: Api) -> None:
+    enums = _hour_enums(await _document(api))
+    assert set(enums) == {
+        "/api/v1/price-data/recent",
+        "/api/v1/price-data/aggregated",
+        "/api/v1/price-data/{symbol}/aggregated",
+    }
+    assert all(hours == [1, 5, 9, 13, 17, 21] for hours in enums.values())
+    for hour in range(24):
+        reply = await api.call(
+            "GET", "/api/v1/price-data/recent", params={"symbol": "BTCUSDT", "intervalHour": hour}
+        )
+        assert (reply.status == 200) == (hour in enums["/api/v1/price-data/recent"]), reply.body
+        if reply.status != 200:
+            assert reply.status == 400 and reply.paths == ["intervalHour"]
+
+
+async def test_interval_hour_enum_follows_the_interval_settings(
+    sqlite_store: Store, serve_app: ServeApp
+) -> None:
+    async with running_api(sqlite_store, serve_app, INTERVAL_OFFSET_HOURS="0") as api:
+        enums = _hour_enums(await _document(api))
+    assert enums and all(hours == [0, 4, 8, 12, 16, 20] for hours in enums.values())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import msgspec
@@ -24,6 +24,7 @@ class Endpoint:
     `path` is relative to /api/v1 unless `absolute`; `body`, `query` and `data` are the msgspec
     types that validate the request and shape the answer (None: nothing). `media` is how the
     answer is sent: "envelope" (data inside the JSON envelope), "json" (data alone), "text", "html".
+    `query_enums` narrows query parameters to the values only known at run time (interval hours).
     """
 
     method: str
@@ -40,6 +41,7 @@ class Endpoint:
     absolute: bool = False
     media: str = "envelope"
     description: str = ""
+    query_enums: Mapping[str, Sequence[object]] = field(default_factory=dict)
 
     @property
     def full_path(self) -> str:

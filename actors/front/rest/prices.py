@@ -46,6 +46,7 @@ class PricesApi:
 
     def endpoints(self) -> list[Endpoint]:
         tag = "Price data"
+        hours = {"intervalHour": self.scheme.start_hours}
         recent = (
             "The symbol's last `limit` interval aggregates, the open one included, oldest first; "
             "with `intervalHour`, only intervals starting at that hour."
@@ -58,6 +59,7 @@ class PricesApi:
                 "Recent intervals (dashboard form)",
                 tag,
                 query=RecentQuery,
+                query_enums=hours,
                 data=list[IntervalAggregate],
                 errors=(400, 404),
                 description=recent,
@@ -69,6 +71,7 @@ class PricesApi:
                 "Recent intervals (dashboard form, same as /price-data/recent)",
                 tag,
                 query=RecentQuery,
+                query_enums=hours,
                 data=list[IntervalAggregate],
                 errors=(400, 404),
                 description=recent,
@@ -131,6 +134,7 @@ class PricesApi:
                 "One interval's aggregate",
                 tag,
                 query=AggregatedQuery,
+                query_enums=hours,
                 data=IntervalAggregate,
                 errors=(400, 404),
                 description="OHLC and count of the interval holding `intervalStartTime`; "
