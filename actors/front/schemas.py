@@ -106,6 +106,20 @@ class SymbolPatch(msgspec.Struct, frozen=True, rename="camel"):
     is_active: bool | UnsetType = UNSET
 
 
+# What the document says of a PATCH body: at least one of the known fields (unknown ones are
+# ignored, so `minProperties` would let `{"x": 1}` pass the schema yet be refused).
+SymbolPatchBody = Annotated[
+    SymbolPatch,
+    Meta(
+        extra_json_schema={
+            "anyOf": [
+                {"required": [name]} for name in ("symbol", "baseAsset", "quoteAsset", "isActive")
+            ]
+        }
+    ),
+]
+
+
 # ---- queries --------------------------------------------------------------------------------
 
 

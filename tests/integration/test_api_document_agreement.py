@@ -93,3 +93,16 @@ async def test_interval_hour_enum_follows_the_interval_settings(
     async with running_api(sqlite_store, serve_app, INTERVAL_OFFSET_HOURS="0") as api:
         enums = _hour_enums(await _document(api))
     assert enums and all(hours == [0, 4, 8, 12, 16, 20] for hours in enums.values())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"note": "x"}, {"isActive": False}, {"baseAsset": "xbt"}, {"symbol": "BTCUSDT", "x": 1}],
+)
+async def test_symbol_patch_accepted_iff_documented(api: Api, body: dict[str, Any]) -> None:
+    document = await _document(api)
+    documented = _body_validator(document, "/api/v1/symbols/{id}", "patch").is_valid(body)
+    token = await api.admin_token()
+    reply = await api.call("PATCH", "/api/v1/symbols/BTCUSDT", json=body, token=token)
+    assert reply.status in (200, 400), reply.body
+    assert (reply.status == 200) == documented, (body, reply.body)

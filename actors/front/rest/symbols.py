@@ -16,6 +16,7 @@ from actors.front.schemas import (
     SymbolBulk,
     SymbolBulkBody,
     SymbolPatch,
+    SymbolPatchBody,
     SymbolsQuery,
 )
 from actors.messages import NewSymbol, SymbolRecord
@@ -116,7 +117,7 @@ class SymbolsApi:
                 self.update,
                 "Update a symbol",
                 "Symbols",
-                body=SymbolPatch,
+                body=SymbolPatchBody,
                 data=SymbolRecord,
                 admin=True,
                 errors=(*ADMIN_ERRORS, 404, 409),
