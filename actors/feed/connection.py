@@ -75,6 +75,7 @@ class FeedConnection:
         max_failures: int,
         control_interval: float = 0.25,
         url_budget: int = 4000,
+        subscribe_batch: int = SUBSCRIBE_BATCH,
         connect_timeout: float = 10.0,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
@@ -86,6 +87,7 @@ class FeedConnection:
         self.max_failures = max_failures
         self.control_interval = control_interval
         self.url_budget = url_budget
+        self.subscribe_batch = subscribe_batch
         self.connect_timeout = connect_timeout
         self.on_change = on_change
         self.streams: dict[str, str] = {}
@@ -102,7 +104,6 @@ class FeedConnection:
         self._seen_frames = 0
         self._seen_at = 0.0
         self._connected = metrics.FEED_CONNECTED.labels(shard, conn_id)
-        self._malformed_binary = metrics.FEED_MALFORMED.labels(shard, "binary")
 
     # stream set ----------------------------------------------------------
     @property
@@ -131,8 +132,8 @@ class FeedConnection:
         return sessions
 
     def _control(self, session: _Session, method: str, names: list[str]) -> None:
-        for start in range(0, len(names), SUBSCRIBE_BATCH):
-            batch = names[start : start + SUBSCRIBE_BATCH]
+        for start in range(0, len(names), self.subscribe_batch):
+            batch = names[start : start + self.subscribe_batch]
             self._request_id += 1
             if method == "SUBSCRIBE":
                 session.requested.update(batch)
@@ -149,7 +150,12 @@ class FeedConnection:
         """Send queued control messages no faster than one per `control_interval` (limit 5/s)."""
         while True:
             message = await session.controls.get()
-            await session.ws.send_str(message)
+            try:
+                await session.ws.send_str(message)
+            except CONNECT_FAULTS:
+                return  # the socket is gone; the read loop reconnects and resubscribes everything
+            finally:
+                session.controls.task_done()
             await asyncio.sleep(self.control_interval)
 
     # lifecycle -------------------------------------------------------------
@@ -193,6 +199,8 @@ class FeedConnection:
 
     async def _hand_over(self, http: aiohttp.ClientSession, old: _Session) -> _Session:
         new = await self._open(http)
+        with contextlib.suppress(TimeoutError):  # every SUBSCRIBE sent, then break the old one
+            await asyncio.wait_for(new.controls.join(), self.connect_timeout)
         with contextlib.suppress(*CONNECT_FAULTS):
             await old.ws.close()
         return new

@@ -25,7 +25,7 @@ from actors.config import Settings
 from actors.core.actor import Actor
 from actors.core.backoff import Backoff
 from actors.feed.backfill import Backfiller
-from actors.feed.connection import FeedConnection
+from actors.feed.connection import SUBSCRIBE_BATCH, FeedConnection
 from actors.feed.decoder import TickerDecoder
 from actors.feed.protocol import stream_name
 from actors.feed.rest_gate import RestGate
@@ -70,6 +70,8 @@ class FeedReader(Actor[str]):
         flush_interval: float = 0.05,
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
         control_interval: float = 0.25,
+        url_budget: int = 4000,
+        subscribe_batch: int = SUBSCRIBE_BATCH,
         backfill_workers: int = 4,
         max_backfill_seconds: int = 3600,
         resume_from_store: bool = True,
@@ -97,6 +99,8 @@ class FeedReader(Actor[str]):
         self.flush_interval = flush_interval
         self.max_streams = max_streams
         self.control_interval = control_interval
+        self.url_budget = url_budget
+        self.subscribe_batch = subscribe_batch
         self.backfill_workers = backfill_workers
         self.resume_from_store = resume_from_store
         self._resume_pending = False
@@ -235,6 +239,8 @@ class FeedReader(Actor[str]):
             backoff=Backoff(base=self.backoff_base, cap=self.backoff_cap, rng=self.rng),
             max_failures=self.max_reconnects,
             control_interval=self.control_interval,
+            url_budget=self.url_budget,
+            subscribe_batch=self.subscribe_batch,
             connect_timeout=self.connect_timeout,
             on_change=self._update_status,
         )

@@ -353,6 +353,28 @@ async def test_streams_split_across_connections(rig: RigFactory) -> None:
     await r.assert_gapless(first, mark + 1)
 
 
+async def test_streams_beyond_the_url_are_subscribed_in_paced_batches(rig: RigFactory) -> None:
+    # 2 streams fit the URL, the other 10 go in SUBSCRIBE batches of 3 at most 4 per second
+    r = await rig(12, url_budget=40, subscribe_batch=3, control_interval=0.25)
+    first = await warm(r)
+    [server_side] = r.sim.hub.connections
+    assert len(server_side.streams) == len(r.symbols)
+    old = {id(c) for c in r.sim.hub.connections}
+    await r.sim.send_server_shutdown()  # the successor subscribes everything before the handover
+
+    async def replaced() -> bool:
+        conns = list(r.sim.hub.connections)
+        return (
+            len(conns) == 1 and id(conns[0]) not in old and len(conns[0].streams) == len(r.symbols)
+        )
+
+    await eventually(replaced, timeout=5, what="successor subscribed and the old socket closed")
+    mark = now_second()
+    await eventually(lambda: _second_when(lambda s: s >= mark + 2), timeout=5)
+    await r.assert_gapless(first, mark + 1)
+    assert r.reader.backfiller.filled == 0
+
+
 async def test_repeated_connect_failures_fail_the_actor(
     rig: RigFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
