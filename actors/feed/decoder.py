@@ -46,6 +46,7 @@ class TickerDecoder:
         self.coalesced = 0
         self.malformed: dict[str, int] = {}
         self.last_event_ms = 0
+        self.replies = 0
         self.last_reply: Frame | None = None
 
     def count_malformed(self, kind: str) -> Outcome:
@@ -74,6 +75,7 @@ class TickerDecoder:
         if frame.is_shutdown:
             return Outcome.SHUTDOWN
         if frame.is_control_reply:
+            self.replies += 1
             self.last_reply = frame
             return Outcome.CONTROL
         return self.count_malformed("shape")

@@ -8,7 +8,7 @@ client first, then the reader), on uvloop when installed. For each: messages per
 the measured window, CPU (this process) per message, and the capacity that CPU cost implies
 (1 / CPU per message). Loss: after the window the simulator stops sending data, the client
 drains, and the frames the simulator wrote to that connection are compared with the frames the
-client counted (the reader counts every frame it decoded, coalesced or malformed).
+client counted (the reader counts every frame it decoded: data, coalesced, malformed, replies).
 Targets: reader >= 50,000 messages/s, >= 0.5x the bare client, 0 lost.
 """
 
@@ -104,26 +104,24 @@ class Result:
 
 
 async def _measure(
-    name: str, sim: Simulator, count: Callable[[], int], warm: float, seconds: float
-) -> tuple[Result, float]:
+    name: str, sim: Simulator, sent0: int, count: Callable[[], int], warm: float, seconds: float
+) -> Result:
+    """Window rate and CPU, then stop the data and drain until every written frame is counted."""
     await sim.ask("stall", False)
     await asyncio.sleep(warm)
     c0, cpu0, t0 = count(), time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
     c1, cpu1, t1 = count(), time.process_time(), time.monotonic()
     await sim.ask("stall", True)
-    stable_since, last = time.monotonic(), count()
-    for _ in range(200):  # drain: until the count has not moved for 0.5 s (bounded: 20 s)
-        await asyncio.sleep(0.1)
-        now = count()
-        if now != last:
-            stable_since, last = time.monotonic(), now
-        elif time.monotonic() - stable_since > 0.5:
+    sent = await sim.ask("frames") - sent0
+    for _ in range(100):  # bounded drain: 10 s at most for what is still in flight
+        if count() >= sent:
             break
-    sent = await sim.ask("frames")
+        await asyncio.sleep(0.1)
+        sent = await sim.ask("frames") - sent0
     messages = c1 - c0
-    result = Result(name, messages / (t1 - t0), (cpu1 - cpu0) / max(messages, 1) * 1e6, sent, last)
-    return result, t1 - t0
+    cpu_us = (cpu1 - cpu0) / max(messages, 1) * 1e6
+    return Result(name, messages / (t1 - t0), cpu_us, sent, count())
 
 
 async def bench_bare(sim: Simulator, streams: list[str], warm: float, seconds: float) -> Result:
@@ -139,10 +137,9 @@ async def bench_bare(sim: Simulator, streams: list[str], warm: float, seconds: f
     url = f"{sim.ws_url}/stream?streams={'/'.join(streams)}"
     async with aiohttp.ClientSession() as session, session.ws_connect(url, max_msg_size=0) as ws:
         task = asyncio.get_running_loop().create_task(receive(ws))
-        result, _ = await _measure("bare aiohttp client", sim, lambda: received, warm, seconds)
+        result = await _measure("bare aiohttp client", sim, sent0, lambda: received, warm, seconds)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    result.sent -= sent0
     return result
 
 
@@ -171,17 +168,16 @@ async def bench_reader(sim: Simulator, warm: float, seconds: float) -> Result:
                 decoder = reader.decoder
 
                 def count() -> int:
-                    return decoder.messages + sum(decoder.malformed.values())
+                    return decoder.messages + decoder.replies + sum(decoder.malformed.values())
 
                 try:
                     published0 = reader.published
-                    result, _ = await _measure("FeedReader", sim, count, warm, seconds)
+                    result = await _measure("FeedReader", sim, sent0, count, warm, seconds)
                     result.points = reader.published - published0
                 finally:
                     await reader.stop()
         finally:
             await store.close()
-    result.sent -= sent0
     return result
 
 
