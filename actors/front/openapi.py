@@ -157,6 +157,9 @@ def _query_parameters(
             "required": name in required,
             "schema": _only(prop, enums[name]) if name in enums else prop,
         }
+        if name not in required:
+            # read_query takes `?name=` for an absent parameter (dashboards send empty ones)
+            parameter["allowEmptyValue"] = True
         if "description" in prop:
             parameter["description"] = prop["description"]
         parameters.append(parameter)

@@ -106,3 +106,19 @@ async def test_symbol_patch_accepted_iff_documented(api: Api, body: dict[str, An
     reply = await api.call("PATCH", "/api/v1/symbols/BTCUSDT", json=body, token=token)
     assert reply.status in (200, 400), reply.body
     assert (reply.status == 200) == documented, (body, reply.body)
+
+
+async def test_empty_query_values_documented_as_absent(api: Api) -> None:
+    document = await _document(api)
+    for operations in document["paths"].values():
+        for parameter in operations.get("get", {}).get("parameters", ()):
+            if parameter["in"] == "query":
+                assert parameter.get("allowEmptyValue", False) is not parameter["required"]
+    await api.call(
+        "PATCH", "/api/v1/symbols/BTCUSDT", json={"isActive": False}, token=await api.admin_token()
+    )
+    for params in ({"includeInactive": ""}, {}):
+        reply = await api.call("GET", "/api/v1/symbols", params=params)
+        assert reply.status == 200 and reply.data == [], reply.body
+    reply = await api.call("GET", "/api/v1/price-data/recent", params={"symbol": ""})
+    assert reply.status == 400 and reply.paths == ["symbol"]
