@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -124,16 +125,30 @@ async def test_kill_nine_each_program_loses_and_duplicates_nothing(
             # it works again: new points keep arriving in the store and the cache
             now = int(time.time())
             await eventually(
-                lambda now=now: stored_through(store, symbols, now),
-                timeout=30,  # type: ignore[misc]
+                partial(stored_through, store, symbols, now),
+                timeout=30,
                 what=f"prices stored after kill -9 of {program}\n{tree.logs()}",
             )
             await eventually(
-                lambda now=now: _cached_since(cache, symbols, now),
-                timeout=30,  # type: ignore[misc]
+                partial(_cached_since, cache, symbols, now),
+                timeout=30,
                 what=f"prices cached after kill -9 of {program}",
             )
         await price_update_reaches_a_client(tree, symbols[-1])
+
+        # supervisorctl restart: TERM, the DbWriter flushes its buffer and exits by itself
+        out = await asyncio.to_thread(tree.ctl, "restart", "db-writer")
+        assert "db-writer: stopped" in out and "db-writer: started" in out, out
+        log = (tree.root / "logs" / "supervisord.log").read_text()
+        assert "stopped: db-writer (exit status 0)" in log, log[-1500:]
+        out = await asyncio.to_thread(tree.ctl, "stop", "front")
+        assert (await asyncio.to_thread(tree.status))["front"][0] == "STOPPED", out
+        await asyncio.to_thread(tree.ctl, "start", "front")
+        await asyncio.to_thread(tree.wait_running, 30)
+        now = int(time.time())
+        await eventually(
+            partial(stored_through, store, symbols, now), timeout=30, what="stored after restart"
+        )
     finally:
         await cache.close()
 
