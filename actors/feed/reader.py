@@ -135,7 +135,6 @@ class FeedReader(Actor[str]):
         self._symbols_version = None
         self._resume_pending = self.resume_from_store
         await self._refresh_symbols()
-        self._resume_pending = False  # later additions are new listings or reactivations: no past
         session = self.session
         for index in range(self.backfill_workers):
             self.spawn(self.backfiller.run(session), f"backfill-{index}")
@@ -189,7 +188,8 @@ class FeedReader(Actor[str]):
                 for symbol in gone.values():
                     self.decoder.forget(symbol)
         new = {n: s for n, s in wanted.items() if n not in held}
-        if new and self._resume_pending:
+        if self._resume_pending:  # only the first set after a (re)start has a past to recover;
+            self._resume_pending = False  # later additions are new listings or reactivations
             await self._resume(list(new.values()))
         pending = list(new.items())
         for conn in self.connections:
