@@ -274,6 +274,7 @@ class FeedConnection:
         """Read until the socket is gone (following rotations); returns why it ended."""
         feed = self.decoder.feed
         text = aiohttp.WSMsgType.TEXT
+        data_frame = Outcome.COALESCED  # outcomes up to this one are data frames
         streams, retired = self.streams, self.retired
         reason = "closed"
         while self.current is not None:
@@ -285,7 +286,7 @@ class FeedConnection:
                     msg = await ws.receive()
                     if msg.type is text:
                         outcome = feed(msg.data, streams, retired)
-                        if outcome <= Outcome.COALESCED:
+                        if outcome <= data_frame:
                             session.frames += 1
                             if fresh:
                                 fresh = False

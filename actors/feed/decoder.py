@@ -30,6 +30,16 @@ class Outcome(IntEnum):
 
 Gap = tuple[str, int, int]  # symbol, first missing second, last missing second (inclusive)
 
+# hot-path constants (a module global is cheaper to reach than an enum class attribute)
+_POINT, _COALESCED, _MALFORMED, _IGNORED = (
+    Outcome.POINT,
+    Outcome.COALESCED,
+    Outcome.MALFORMED,
+    Outcome.IGNORED,
+)
+_INF = float("inf")
+_decode = FRAME_DECODER.decode
+
 
 class TickerDecoder:
     """Decodes miniTicker frames into at most one point per symbol per second; tracks gaps.
@@ -42,36 +52,66 @@ class TickerDecoder:
         self.last_second: dict[str, int] = {}
         self.points: list[PricePoint] = []
         self.gaps: list[Gap] = []
-        self.messages = 0
+        self.emitted = 0
         self.coalesced = 0
         self.malformed: dict[str, int] = {}
         self.last_event_ms = 0
         self.replies = 0
         self.last_reply: Frame | None = None
 
+    @property
+    def messages(self) -> int:
+        """Data frames decoded (each either emitted a point or was coalesced)."""
+        return self.emitted + self.coalesced
+
     def count_malformed(self, kind: str) -> Outcome:
         self.malformed[kind] = self.malformed.get(kind, 0) + 1
-        return Outcome.MALFORMED
+        return _MALFORMED
 
     def feed(
         self, raw: bytes | str, streams: Mapping[str, str], retired: Container[str] = ()
     ) -> Outcome:
-        """Decode one text frame; `streams` maps the subscribed stream names to symbols."""
+        """Decode one text frame; `streams` maps the subscribed stream names to symbols.
+
+        This runs for every exchange message: module-level constants and no extra calls on
+        the common paths (a coalesced frame costs one decode and two dict lookups).
+        """
         try:
-            frame = FRAME_DECODER.decode(raw)
+            frame = _decode(raw)
         except msgspec.ValidationError:
             return self.count_malformed("type")
         except msgspec.DecodeError:
             return self.count_malformed("json")
         data = frame.data
-        if type(data) is MiniTicker:
-            stream = frame.stream
-            symbol = streams.get(stream) if stream is not None else None
-            if symbol is None or data.s != symbol:
-                if stream in retired:
-                    return Outcome.IGNORED
-                return self.count_malformed("stream")
-            return self._ticker(symbol, data)
+        if data.__class__ is not MiniTicker:
+            return self._other(frame)
+        symbol = streams.get(frame.stream)  # type: ignore[arg-type]  # None never matches
+        if symbol is None or data.s != symbol:
+            return _IGNORED if frame.stream in retired else self.count_malformed("stream")
+        event_ms = data.E
+        second = event_ms // 1000
+        last = self.last_second.get(symbol, -1)
+        if second <= last:
+            self.coalesced += 1  # not parsed further: the second already has its point
+            return _COALESCED
+        try:
+            price = float(data.c)
+            opened = float(data.o)
+        except ValueError:
+            return self.count_malformed("value")
+        if not 0.0 < price < _INF:
+            return self.count_malformed("value")
+        self.emitted += 1
+        self.last_second[symbol] = second
+        if 0 <= last < second - 1:
+            self.gaps.append((symbol, last + 1, second - 1))
+        pct = (price - opened) / opened * 100.0 if opened > 0.0 else None
+        self.points.append(PricePoint(symbol, event_ms, price, pct))
+        if event_ms > self.last_event_ms:
+            self.last_event_ms = event_ms
+        return _POINT
+
+    def _other(self, frame: Frame) -> Outcome:
         if frame.is_shutdown:
             return Outcome.SHUTDOWN
         if frame.is_control_reply:
@@ -79,31 +119,6 @@ class TickerDecoder:
             self.last_reply = frame
             return Outcome.CONTROL
         return self.count_malformed("shape")
-
-    def _ticker(self, symbol: str, data: MiniTicker) -> Outcome:
-        event_ms = data.E
-        second = event_ms // 1000
-        last = self.last_second.get(symbol)
-        if last is not None and second <= last:
-            self.messages += 1
-            self.coalesced += 1  # not parsed further: the second already has its point
-            return Outcome.COALESCED
-        try:
-            price = float(data.c)
-            opened = float(data.o)
-        except ValueError:
-            return self.count_malformed("value")
-        if not price > 0.0 or price == float("inf"):
-            return self.count_malformed("value")
-        self.messages += 1
-        self.last_second[symbol] = second
-        if last is not None and second > last + 1:
-            self.gaps.append((symbol, last + 1, second - 1))
-        pct = (price - opened) / opened * 100.0 if opened > 0.0 else None
-        self.points.append(PricePoint(symbol, event_ms, price, pct))
-        if event_ms > self.last_event_ms:
-            self.last_event_ms = event_ms
-        return Outcome.POINT
 
     def take_points(self) -> list[PricePoint]:
         points, self.points = self.points, []
