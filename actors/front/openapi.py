@@ -20,6 +20,9 @@ from actors.front.rest.common import Endpoint
 OPENAPI_VERSION = "3.1.0"
 REF_TEMPLATE = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"{([^}]+)}")
+_TEXT = {"type": "string"}
+# An example lets readers (and fuzzers) reach a symbol that exists; any trading pair is accepted.
+_PATH_SCHEMAS = {"symbol": {"type": "string", "examples": ["BTCUSDT"]}}
 _DESCRIPTIONS = {
     200: "Success",
     201: "Created",
@@ -70,7 +73,7 @@ def build_document(endpoints: Sequence[Endpoint], title: str, version: str) -> d
         if endpoint.description:
             operation["description"] = endpoint.description
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS.get(name, _TEXT)}
             for name in _PATH_PARAM.findall(endpoint.path)
         ]
         if endpoint.query is not None:
