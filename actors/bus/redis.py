@@ -8,7 +8,8 @@ killed at any moment loses nothing. A tail subscription XREADs without a group f
 of the stream and skips (counted) entries older than `max_behind` seconds.
 
 Redis faults are one warning line and a capped, jittered backoff; reads then answer None,
-publishes retry until `publish_timeout` and then raise `BusUnavailable`.
+publishes (and joining a group or a tail) retry until `publish_timeout` and then raise
+`BusUnavailable`, which crashes the caller to its supervisor.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -37,6 +38,7 @@ _DECODER = msgspec.msgpack.Decoder(list[PricePoint])
 _BLOCK_SLICE = 1.0
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
+T = TypeVar("T")
 
 
 class BusUnavailable(RuntimeError):
@@ -125,7 +127,7 @@ class RedisGroupSubscription:
                     raise
                 log.warning("bus group %s: stream or group gone; recreating it", self.name)
                 await self._restart_phases()
-                continue
+                batch = None
             except RedisError as exc:
                 # an XREADGROUP cut mid-reply may have moved entries into our pending list unseen
                 self._phase, self._cursor = "pending", "0-0"
@@ -223,14 +225,19 @@ class RedisGroupSubscription:
     async def ack(self, batch: Batch) -> None:
         if not isinstance(batch.token, tuple) or not batch.token:
             return
+        deadline = time.monotonic() + self.bus.publish_timeout
         while True:
             try:
                 await self.bus.client.xack(self.bus.stream, self.name, *batch.token)
                 self._link.ok()
                 return
             except RedisError as exc:
-                # an unacked entry would be delivered again: harmless, but keep trying a while
-                await self._link.failed(exc)
+                if time.monotonic() >= deadline:
+                    # still pending: read again from our pending list after the outage, and
+                    # written again (idempotently) by the consumer
+                    log.warning("bus group %s: ack failed; entries stay pending", self.name)
+                    return
+                await self._link.failed(exc, deadline - time.monotonic())
 
     async def _report_pending(self) -> None:
         now = time.monotonic()
@@ -363,28 +370,33 @@ class RedisBus:
         self._length.set(int(replies[-1]))
 
     async def group(self, name: str, consumer: str) -> RedisGroupSubscription:
-        """Join group `name` as `consumer` (keep the name stable across restarts)."""
+        """Join group `name` as `consumer` (keep the name stable across restarts).
+
+        Raises BusUnavailable when Redis does not answer within `publish_timeout` seconds."""
         sub = RedisGroupSubscription(self, name, consumer)
-        link = _Link(f"bus group {name}", self.new_backoff())
-        while True:
-            try:
-                await sub.create()
-                break
-            except RedisError as exc:
-                await link.failed(exc)
+        await self._retrying(f"bus group {name}", sub.create)
         self.subscriptions.add(sub)
         return sub
 
     async def tail(self) -> RedisTailSubscription:
-        """Start at the current end of the stream."""
-        link = _Link("bus tail", self.new_backoff())
+        """Start at the current end of the stream (raises BusUnavailable like `group`)."""
+
+        async def newest() -> Any:
+            return await self.client.xrevrange(self.stream, count=1)
+
+        last = await self._retrying("bus tail", newest)
+        return RedisTailSubscription(self, _text(last[0][0]) if last else "0-0")
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        link = _Link(what, self.new_backoff())
+        deadline = time.monotonic() + self.publish_timeout
         while True:
             try:
-                last = await self.client.xrevrange(self.stream, count=1)
-                break
+                return await call()
             except RedisError as exc:
-                await link.failed(exc)
-        return RedisTailSubscription(self, _text(last[0][0]) if last else "0-0")
+                if time.monotonic() >= deadline:
+                    raise BusUnavailable(f"{what}: no Redis for {self.publish_timeout:g}s") from exc
+                await link.failed(exc, deadline - time.monotonic())
 
     async def close(self) -> None:
         self.subscriptions.clear()

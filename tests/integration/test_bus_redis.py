@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from actors import metrics
-from actors.bus.redis import RedisBus
+from actors.bus.redis import BusUnavailable, RedisBus
 from actors.messages import PricePoint
 from tests.conftest import RedisHandle
 from tests.helpers import eventually, free_port
@@ -189,7 +189,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys
     import msgspec
-    from actors.bus.redis import RedisBus
+    from actors.bus.redis import BusUnavailable, RedisBus
 
     async def main(url, prefix, out):
         bus = RedisBus.from_url(url, prefix, read_count=2)
@@ -327,8 +327,12 @@ async def test_survives_a_redis_restart(
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 2  # one line per outage and reader, no traceback
         assert all(r.exc_info is None for r in warnings)
-        with pytest.raises(Exception, match="refused publishes"):
+        with pytest.raises(BusUnavailable, match="refused publishes"):
             await bus.publish(points(1))
+        with pytest.raises(BusUnavailable):
+            await bus.group("cache-writer", "cache-writer")  # a starting consumer crashes
+        with pytest.raises(BusUnavailable):
+            await bus.tail()
 
         control.start()  # type: ignore[attr-defined]
         await eventually(lambda: _pings(probe), timeout=10, what="private redis back")
