@@ -40,6 +40,7 @@ class Connection:
         self.closing = False
         self.inbound: deque[float] = deque(maxlen=5)  # arrival times of the last client messages
         self.pings: dict[bytes, float] = {}  # unanswered ping payload -> monotonic send time
+        self.frames_written = 0
 
     def push(self, stream: str, payload: str) -> None:
         """Queue one data frame of `stream` (wrapped if the connection is combined)."""
@@ -73,6 +74,7 @@ class Connection:
                 self.transport.get_write_buffer_size(),
             )
             self.abort()
+        self.frames_written += len(pending)
 
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
@@ -100,7 +102,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.malformed_rate = 0.0
         self.stall_data = False
-        self.frames_sent = 0
+        self._frames_closed = 0  # frames written to connections since gone
         self._rng = random.Random(seed ^ 0x5EED)
         self._routes: dict[str, dict[str, _Route]] = {}
         self._array_conns: set[Connection] = set()
@@ -121,7 +123,14 @@ class Hub:
         """Forget a closed connection and its subscriptions."""
         for spec in list(conn.streams.values()):
             self.unsubscribe(conn, spec)
-        self.connections.discard(conn)
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self._frames_closed += conn.frames_written
+
+    @property
+    def frames_sent(self) -> int:
+        """Frames written to every connection so far (data, replies and events)."""
+        return self._frames_closed + sum(conn.frames_written for conn in self.connections)
 
     def subscribe(self, conn: Connection, spec: StreamSpec) -> None:
         """Add a stream to a connection (names that carry no data are only listed)."""
@@ -203,7 +212,6 @@ class Hub:
         """Write every connection's queued frames (one transport write each)."""
         for conn in self.connections:
             if conn.pending:
-                self.frames_sent += len(conn.pending)
                 conn.flush()
 
     # malformed frames (fault injection) ------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -23,9 +24,10 @@ class Client:
 
     async def next_json(self, timeout: float = 5.0) -> Any:
         """The next text frame, decoded (pings and pongs skipped, unanswered)."""
-        msg = await self.ws.receive(timeout=timeout)
-        while msg.type in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
-            msg = await self.ws.receive(timeout=timeout)
+        async with asyncio.timeout(timeout):  # receive(timeout=) restarts on each autoping
+            msg = await self.ws.receive()
+            while msg.type in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
+                msg = await self.ws.receive()
         assert msg.type is aiohttp.WSMsgType.TEXT, msg
         return msgspec.json.decode(msg.data)
 
@@ -53,16 +55,15 @@ class Client:
 
     async def closed(self, timeout: float = 5.0) -> aiohttp.WSMessage:
         """Read until the server closes the connection; the closing message."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = await self.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-            if msg.type in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSED,
-                aiohttp.WSMsgType.ERROR,
-            ):
-                return msg
-        raise AssertionError(f"connection still open after {timeout}s")
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self.ws.receive()
+                if msg.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.ERROR,
+                ):
+                    return msg
 
 
 @contextlib.asynccontextmanager

@@ -197,3 +197,19 @@ async def test_rate_can_change_at_runtime() -> None:
         assert [frame["t"] for frame in frames] == list(range(frames[0]["t"], frames[0]["t"] + 50))
         with pytest.raises(ValueError):
             sim.rate = 0.0
+
+
+async def test_frames_sent_counts_exactly_what_a_client_received() -> None:
+    async with ExchangeSimulator(symbols=5, seed=3, rate=100.0, ping_interval=0.5) as sim:
+        received = 0
+        async with connect(f"{sim.ws_url}/stream?streams=btcusdt@trade/ethusdt@miniTicker") as client:
+            await client.data(50)
+            received += 50
+            sim.stall_data = True
+            while True:
+                try:
+                    await client.next_json(timeout=0.5)
+                except TimeoutError:
+                    break
+                received += 1
+            assert sim.frames_sent == received
