@@ -20,6 +20,7 @@ from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
 from actors.store.sqlite_sealer import SeriesWriter
 from actors.store.sqlite_series import SCHEMA as SERIES_SCHEMA
 from actors.store.sqlite_series import SeriesReader, snapshot
+from actors.store.sqlite_stats import fold_all
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -361,7 +362,7 @@ class SqliteStore:
         return [ohlc.aggregate(symbol, self.scheme, start) for start, ohlc in found]
 
     async def stats_24h(self, now_ms: int) -> list[Stats24h]:
-        folds = await self._reader.run(self._series.fold_all, now_ms - 24 * 3_600_000 + 1, now_ms)
+        folds = await self._reader.run(fold_all, self._series, now_ms - 24 * 3_600_000 + 1, now_ms)
         return [folds[symbol].stats(symbol) for symbol in sorted(folds)]
 
     async def checkpoint(self) -> None:

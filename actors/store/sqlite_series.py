@@ -207,7 +207,7 @@ class SeriesReader:
                 result = part if result is None else result.merge(part)
         return result
 
-    def _staged_folds(
+    def staged_folds(
         self, conn: sqlite3.Connection, lo_ms: int, hi_ms: int, symbol: str | None
     ) -> dict[str, dict[int, Ohlc]]:
         """Per symbol and bucket, the fold of staged rows with lo_ms <= ts <= hi_ms."""
@@ -243,27 +243,8 @@ class SeriesReader:
                     (symbol, self._bucket(lo_ms // 1000), hi_ms // 1000),
                 )
             }
-            staged = self._staged_folds(conn, lo_ms, hi_ms, symbol).get(symbol, {})
+            staged = self.staged_folds(conn, lo_ms, hi_ms, symbol).get(symbol, {})
             return self._fold_symbol(conn, symbol, lo_ms, hi_ms, summaries, staged)
-
-    def fold_all(self, conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> dict[str, Ohlc]:
-        """Per symbol fold of points with lo_ms <= ts <= hi_ms, over all symbols at once."""
-        with snapshot(conn):
-            summaries: dict[str, dict[int, Summary]] = {}
-            for symbol, *row in conn.execute(
-                f"SELECT symbol, {_SUMMARY} FROM buckets WHERE bucket BETWEEN ? AND ?",
-                (self._bucket(lo_ms // 1000), hi_ms // 1000),
-            ):
-                summaries.setdefault(symbol, {})[row[0]] = tuple(row)
-            staged = self._staged_folds(conn, lo_ms, hi_ms, None)
-            out: dict[str, Ohlc] = {}
-            for symbol in summaries.keys() | staged.keys():
-                ohlc = self._fold_symbol(
-                    conn, symbol, lo_ms, hi_ms, summaries.get(symbol, {}), staged.get(symbol, {})
-                )
-                if ohlc is not None:
-                    out[symbol] = ohlc
-            return out
 
     def recent_intervals(
         self,

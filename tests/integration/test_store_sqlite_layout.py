@@ -87,9 +87,8 @@ def random_batch(rng: random.Random, symbols: list[str], now_sec: int) -> list[P
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_packed_layout_matches_model(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
-    store = SqliteStore(
-        f"sqlite:///{tmp_path / 'layout.db'}", SCHEME, bucket_seconds=60, grace_seconds=5
-    )
+    url = f"sqlite:///{tmp_path / 'layout.db'}"
+    store = SqliteStore(url, SCHEME, bucket_seconds=60, grace_seconds=5)
     await store.open()
     model = Model()
     symbols = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
@@ -100,6 +99,16 @@ async def test_packed_layout_matches_model(tmp_path: Path, seed: int) -> None:
             batch = random_batch(rng, symbols, now_sec)
             await store.write_points(batch)
             model.write(batch)
+        # A writer that never seals (another process, say) puts rows on top of sealed buckets:
+        # reads must let them win, and the all-symbol fold must take its exact path.
+        other = SqliteStore(url, SCHEME, packed=False)
+        await other.open()
+        try:
+            batch = random_batch(rng, symbols, now_sec)
+            await other.write_points(batch)
+            model.write(batch)
+        finally:
+            await other.close()
         end = now_sec * 1000 + 1000
         for symbol in symbols:
             assert await store.points_between(symbol, 0, end) == model.series(symbol, 0, end)
@@ -119,7 +128,16 @@ async def test_packed_layout_matches_model(tmp_path: Path, seed: int) -> None:
                 assert await store.recent_intervals(symbol, count, hour) == model.recent(
                     symbol, count, hour
                 )
-        for now in [end, end - 3 * HOUR + 17, START + HOUR]:
+        # Windows whose edges fall inside the second of a stored point, just before or after it.
+        near = [p.ts for p in rng.sample(sorted(model.points.values(), key=lambda p: p.ts), 3)]
+        nows = [
+            end,
+            end - 3 * HOUR + 17,
+            START + HOUR,
+            *(rng.randint(START, end) for _ in range(2)),
+        ]
+        nows += [t + d for t in near for d in (-1, 0, 24 * HOUR - 1, 24 * HOUR)]
+        for now in nows:
             assert await store.stats_24h(now) == model.stats(now)
         cut = rng.randint(START, end)
         await store.prune_before(cut)
