@@ -9,6 +9,7 @@ Children start in list order and stop in reverse: resources first, the front's s
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
@@ -44,10 +45,15 @@ def metrics_port(settings: Settings, name: str, shard: tuple[int, int]) -> int:
 
 
 def redis_url(settings: Settings) -> str:
-    """Tree mode cannot run without Redis: exit with one line naming the variables."""
+    """Tree mode cannot run without Redis: one line naming the variables, exit status 2 (like
+    any configuration error)."""
     url = settings.redis.url
     if url is None:
-        raise SystemExit("binance-stats actor: tree mode needs Redis: set REDIS_URL or REDIS_HOST")
+        print(
+            "binance-stats actor: tree mode needs Redis: set REDIS_URL or REDIS_HOST",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     return url
 
 
