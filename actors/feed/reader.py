@@ -171,7 +171,7 @@ class FeedReader(Actor[str]):
                 return
             records = await self.store.list_symbols(active_only=True)
         except StoreError as exc:
-            self.log.warning("%s: cannot read the active symbols: %s", self.name, exc)
+            self.log.warning("cannot read the active symbols: %s", exc)
             return
         self._symbols_version = version
         await self.apply_symbols([r.symbol for r in records])
@@ -204,8 +204,7 @@ class FeedReader(Actor[str]):
             await self._drop_connection(conn)
         if owned != self.symbols:
             self.log.info(
-                "%s: %d symbols (shard %d/%d), %d connections",
-                self.name,
+                "%d symbols (shard %d/%d), %d connections",
                 len(owned),
                 *self.shard,
                 len(self.connections),
@@ -222,9 +221,7 @@ class FeedReader(Actor[str]):
             try:
                 point = await self.store.latest_point(symbol)
             except StoreError as exc:
-                self.log.warning(
-                    "%s: cannot read the latest point of %s: %s", self.name, symbol, exc
-                )
+                self.log.warning("cannot read the latest point of %s: %s", symbol, exc)
                 return
             if point is not None:
                 self.decoder.resume(symbol, point.second)
