@@ -49,6 +49,7 @@ class DocumentedDialect:
 
     async def unsubscribe(self, sid: str, payload: Any) -> None:
         symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
+        await self.ctx.symbols.require([symbol])
         await self.ctx.sio.leave_room(sid, symbol, namespace=NAMESPACE)
 
     async def get_all_symbols(self, sid: str, payload: Any) -> None:
