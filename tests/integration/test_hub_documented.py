@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -201,3 +202,29 @@ async def test_polling_transport_gets_the_same_events(hub_env: HubEnv) -> None:
     assert await client.next("price_update") == [
         {"symbol": "BTCUSDT", "price": 77.5, "timestamp": ts}
     ]
+
+
+async def test_websocket_clients_take_the_fast_path_polling_ones_do_not(hub_env: HubEnv) -> None:
+    ws_client = await hub_env.client(["websocket"])
+    polling_client = await hub_env.client(["polling"])
+    for client in (ws_client, polling_client):
+        await client.call("subscribe", {"symbol": "BTCUSDT"})
+    [direct] = hub_env.hub.fast.direct.values()
+    assert direct.sock.sid == ws_client.sio.eio.sid
+    ts = now_ms()
+    await hub_env.publish(point("BTCUSDT", ts, 5.5))
+    for client in (ws_client, polling_client):
+        assert await client.next("price_update") == [
+            {"symbol": "BTCUSDT", "price": 5.5, "timestamp": ts}
+        ]
+    await ws_client.sio.disconnect()
+    await eventually(
+        _async(lambda: not hub_env.hub.fast.direct), what="the connection to be forgotten"
+    )
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return check()
+
+    return probe
