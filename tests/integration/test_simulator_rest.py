@@ -218,3 +218,16 @@ async def test_klines_from_a_start_time_long_ago_return_the_oldest_bars(
         sim, "/api/v3/klines", symbol="BTCUSDT", interval="1s", startTime=0, limit=2
     )
     assert oldest == every[:2]
+
+
+async def test_klines_time_zone_cuts_bars_in_that_zone(sim: ExchangeSimulator) -> None:
+    _, utc, _ = await get(sim, "/api/v3/klines", symbol="BTCUSDT", interval="1d")
+    _, shifted, _ = await get(sim, "/api/v3/klines", symbol="BTCUSDT", interval="1d", timeZone="8")
+    assert utc[-1][0] % 86_400_000 == 0
+    assert (shifted[-1][0] + 8 * 3_600_000) % 86_400_000 == 0 and shifted[-1][6] == shifted[-1][
+        0
+    ] + 86_400_000 - 1
+    status, body, _ = await get(
+        sim, "/api/v3/klines", symbol="BTCUSDT", interval="1d", timeZone="15"
+    )
+    assert status == 400 and body["code"] == -1100
