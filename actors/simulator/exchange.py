@@ -84,6 +84,8 @@ class ExchangeSimulator:
     # lifecycle ---------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Start serving on host:port (0 picks a free port) and start the market."""
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already running")
         app = web.Application()
         rest = RestApi(self.market, self.budget, self._refusing)
         ws = WsEndpoint(self.hub, self.ws_settings, self._refusing)
@@ -93,8 +95,12 @@ class ExchangeSimulator:
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         bound = self._runner.addresses[0]
         self.ws_url = f"ws://{bound[0]}:{bound[1]}"
         self.rest_url = f"http://{bound[0]}:{bound[1]}"

@@ -8,7 +8,9 @@ import signal
 import sys
 
 import aiohttp
+import pytest
 
+from actors.simulator.exchange import ExchangeSimulator
 from tests.integration.simulator_support import connect
 
 COMMAND = (sys.executable, "-c", "from actors.cli import main; main()", "simulate")
@@ -55,3 +57,23 @@ async def test_bad_options_exit_2_with_a_message() -> None:
     proc = await _spawn("--malformed-rate", "1.5")
     out, _ = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2 and b"--malformed-rate" in out and b"Traceback" not in out
+
+
+async def test_a_busy_port_is_one_line_and_exit_1() -> None:
+    async with ExchangeSimulator(symbols=3) as sim:
+        port = sim.rest_url.rsplit(":", 1)[1]
+        proc = await _spawn("--port", port, "--symbols", "3")
+        out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1 and b"cannot listen" in out and b"Traceback" not in out
+
+
+async def test_start_twice_is_refused_and_a_failed_start_can_be_retried() -> None:
+    async with ExchangeSimulator(symbols=3) as sim:
+        with pytest.raises(RuntimeError):
+            await sim.start()
+        port = int(sim.rest_url.rsplit(":", 1)[1])
+        other = ExchangeSimulator(symbols=3)
+        with pytest.raises(OSError):
+            await other.start(port=port)
+        await other.start()
+        await other.stop()
