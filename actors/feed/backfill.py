@@ -58,7 +58,7 @@ class Backfiller:
         self.retries = retries
         self.retry_base = retry_base
         self.queue: asyncio.Queue[Gap] = asyncio.Queue(maxsize=max_queued)
-        self.log = logging.getLogger(f"actors.feed.backfill.{label}")
+        self.log = logging.LoggerAdapter(logging.getLogger(f"actors.{label}"), {"actor": label})
         self.filled = 0
         self.lost = 0
         self.in_flight = 0

@@ -97,7 +97,7 @@ class FeedConnection:
         self.current: _Session | None = None
         self.successor: asyncio.Task[_Session] | None = None
         self.session: aiohttp.ClientSession | None = None
-        self.log = logging.getLogger(f"actors.feed.{shard}")
+        self.log = logging.LoggerAdapter(logging.getLogger(f"actors.{shard}"), {"actor": shard})
         self._request_id = 0
         self._closers: set[asyncio.Task[bool]] = set()
         self._seen_session: _Session | None = None
