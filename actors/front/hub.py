@@ -10,6 +10,8 @@ distinct subscription set; `interval_update` when a symbol's 4-hour interval clo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -85,6 +87,7 @@ class BroadcastHub(Actor[None]):
         self._interval_of: dict[str, int] = {}
         self._connected: dict[str, str | None] = {}  # sid -> engine.io sid
         self._price_emits = metrics.SIO_EMITS.labels("price_update")
+        self._shut_down = False
         self._register_handlers()
 
     # wiring -------------------------------------------------------------
@@ -169,7 +172,14 @@ class BroadcastHub(Actor[None]):
         self.spawn(self._broadcast_loop(subscription), "broadcast")
 
     async def on_stop(self) -> None:
-        await self.sio.shutdown()
+        # An Engine.IO close (not a Socket.IO disconnect, after which clients stay away) makes
+        # every client reconnect, to this front when it is back or to another one.
+        for sock in list(self.sio.eio.sockets.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sock.close(wait=False, abort=False), 1.0)
+        if not self._shut_down:  # python-engineio's shutdown cannot run twice
+            self._shut_down = True
+            await self.sio.shutdown()
 
     async def handle(self, message: None) -> None:
         """The hub has no mailbox traffic; its work is the broadcast loop."""

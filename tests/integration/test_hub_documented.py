@@ -228,3 +228,14 @@ def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return check()
 
     return probe
+
+
+async def test_stop_closes_every_client_so_it_reconnects(hub_env: HubEnv) -> None:
+    ws_client = await hub_env.client(["websocket"])
+    polling_client = await hub_env.client(["polling"])
+    await hub_env.hub.stop()
+    for client in (ws_client, polling_client):
+        await eventually(
+            _async(lambda c=client: not c.sio.connected), what="the client to be closed"
+        )
+    assert hub_env.hub.stats()["connectedClients"] == 0
