@@ -19,7 +19,7 @@ import asyncio
 import multiprocessing
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -36,7 +36,7 @@ from actors.feed.symbols import seed_symbols
 from actors.store import IntervalScheme, open_store
 
 
-def _run(main: Callable[[], Awaitable[Any]]) -> Any:
+def _run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     try:
         import uvloop
     except ImportError:  # pragma: no cover
