@@ -72,7 +72,7 @@ class FeedReader(Actor[str]):
         control_interval: float = 0.25,
         url_budget: int = 4000,
         subscribe_batch: int = SUBSCRIBE_BATCH,
-        backfill_workers: int = 4,
+        backfill_workers: int = 8,
         max_backfill_seconds: int = 3600,
         resume_from_store: bool = True,
         max_pending_points: int = 200_000,
