@@ -302,14 +302,21 @@ class RedisTailSubscription:
 
 
 class RedisBus:
-    """The tree-mode bus over one Redis client; `maxlen` bounds the stream (in entries)."""
+    """The tree-mode bus over one Redis client; `maxlen` bounds the stream (in entries).
+
+    Each feed shard adds an entry per flush (20 a second by default), each of a few hundred
+    bytes: the default keeps well over an hour of a 2-shard tree in some 40 MB, so a writer
+    may be down that long and still catch up. Entries trimmed before a group read them are
+    counted in `bs_bus_dropped_points_total{reader=<group>}` (one per entry: their points are
+    gone, so they cannot be counted).
+    """
 
     def __init__(
         self,
         client: aioredis.Redis,
         prefix: str,
         *,
-        maxlen: int = 20_000,
+        maxlen: int = 200_000,
         points_per_entry: int = 256,
         read_count: int = 64,
         claim_idle: float = 30.0,
