@@ -19,6 +19,7 @@ from actors.simulator.intervals import bucket_next, bucket_open
 VOLATILITY = 1.5e-4  # about 4 % a day, like a large-cap crypto asset
 MAX_LOTS = 1000
 MIN_RATE, MAX_RATE = 0.001, 100_000.0
+_MAX_LEVEL = float(MAX_TICKS)
 
 
 class RunningKline:
@@ -145,7 +146,10 @@ class Market:
         """One trade of `state`'s symbol at `event_ms`: move the walk, book it everywhere."""
         rng = self._rng
         level = state.level * (1.0 + state.sigma * (rng.random() - 0.5))
-        level = min(max(level, 1.0), float(MAX_TICKS))
+        if level < 1.0:
+            level = 1.0
+        elif level > _MAX_LEVEL:
+            level = _MAX_LEVEL
         state.level = level
         price = int(level + 0.5)
         draw = rng.random()
