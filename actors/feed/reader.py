@@ -132,6 +132,7 @@ class FeedReader(Actor[str]):
             self.session = aiohttp.ClientSession()
             self._own_session = True
         await self._close_connections()  # sockets left open by a crash before a restart
+        self._conn_ids = itertools.count()  # reuse the metric labels c0, c1, ... after a restart
         self._symbols_version = None
         self._resume_pending = self.resume_from_store
         await self._refresh_symbols()
