@@ -454,7 +454,7 @@ def measure(
     paced_result = asyncio.run(_post(url + "/bench/paced", seconds=paced))
     time.sleep(0.3)
     phase.value = 2
-    time.sleep(0.1)
+    time.sleep(0.5)  # a client process with thousands of sockets can be slow to look
     started = time.monotonic()
     saturation_result = asyncio.run(_post(url + "/bench/saturate", seconds=saturate))
     saturation_wall = time.monotonic() - started
