@@ -116,8 +116,9 @@ def decimal_scale(values: Iterable[float]) -> int:
         return RAW
     factor = float(10**scale)
     for value in distinct:
-        scaled = round(value * factor)
-        if abs(scaled) >= 1 << 53 or scaled / factor != value:
+        if abs(value) * factor >= 2.0**53:  # also catches a product that overflows to inf
+            return RAW
+        if round(value * factor) / factor != value:
             return RAW
     return scale
 

@@ -19,7 +19,7 @@ from actors.store.records import check_role, symbol_changes
 from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
 from actors.store.sqlite_sealer import SeriesWriter
 from actors.store.sqlite_series import SCHEMA as SERIES_SCHEMA
-from actors.store.sqlite_series import SeriesReader, snapshot
+from actors.store.sqlite_series import SeriesReader, migrate, snapshot
 from actors.store.sqlite_stats import fold_all
 
 SCHEMA = """
@@ -106,6 +106,7 @@ class SqliteStore:
     async def open(self) -> None:
         """Open both connections and create the schema; idempotent."""
         await self._writer.open()
+        await self._writer.run(migrate)
         await self._writer.run(lambda conn: conn.executescript(SCHEMA + SERIES_SCHEMA))
         await self._reader.open()
 

@@ -17,15 +17,18 @@ from actors.messages import PricePoint
 from actors.store.intervals import IntervalScheme
 from actors.store.packed import Columns, encode
 from actors.store.sqlite_conn import Transaction
-from actors.store.sqlite_series import SeriesReader
+from actors.store.sqlite_series import SLOT_SECONDS, SeriesReader, slot_list
 
 _UPSERT = (
-    "INSERT INTO points (symbol, sec, ms, price, pct, backfill) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (symbol, sec) DO UPDATE SET ms = excluded.ms, price = excluded.price, "
+    "INSERT INTO points (slot, symbol, sec, ms, price, pct, backfill) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (slot, symbol, sec) DO UPDATE SET ms = excluded.ms, price = excluded.price, "
     "pct = excluded.pct, backfill = excluded.backfill"
 )
 _SAVE_SUMMARY = "INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SAVE_DATA = "INSERT OR REPLACE INTO bucket_data (symbol, bucket, data) VALUES (?, ?, ?)"
+Row = tuple[
+    int, str, int, int, float, float | None, int
+]  # slot, symbol, sec, ms, price, pct, backfill
 FUTURE_SLACK_SECONDS = 3600
 PRUNE_BUCKETS = 256  # buckets deleted per prune transaction
 PRUNE_ROWS = 20_000  # rows deleted per prune transaction
@@ -57,7 +60,16 @@ class SeriesWriter:
     def write(self, conn: sqlite3.Connection, points: Sequence[PricePoint]) -> int:
         """Upsert points (the later point of a second wins), seal some due buckets; atomically."""
         rows = [
-            (p.symbol, p.ts // 1000, p.ts % 1000, p.price, p.pct, int(p.backfill)) for p in points
+            (
+                p.ts // 1000 // SLOT_SECONDS,
+                p.symbol,
+                p.ts // 1000,
+                p.ts % 1000,
+                p.price,
+                p.pct,
+                int(p.backfill),
+            )
+            for p in points
         ]
         try:
             with Transaction(conn):
@@ -73,21 +85,20 @@ class SeriesWriter:
         self._frontier = 0
         self._due.clear()
 
-    def _seal_some(
-        self, conn: sqlite3.Connection, rows: list[tuple[str, int, int, float, float | None, int]]
-    ) -> None:
+    def _seal_some(self, conn: sqlite3.Connection, rows: list[Row]) -> None:
         # A bogus far-future time must not seal the live buckets (correct, but every flush
         # would then rewrite blobs), so the clock caps what counts as newest.
-        newest = min(max(row[1] for row in rows), int(time.time()) + FUTURE_SLACK_SECONDS)
+        newest = min(max(row[2] for row in rows), int(time.time()) + FUTURE_SLACK_SECONDS)
         if self._newest_sec is None or newest > self._newest_sec:
             self._newest_sec = newest
-        late = {(row[0], self._bucket(row[1])) for row in rows if row[1] < self._frontier}
+        late = {(row[1], self._bucket(row[2])) for row in rows if row[2] < self._frontier}
         frontier = self._bucket(self._newest_sec - self.grace)
         if frontier > self._frontier:
             self._due.extend(
                 conn.execute(
-                    f"SELECT DISTINCT symbol, sec - sec % {self.size:d} FROM points WHERE sec < ?",
-                    (frontier,),
+                    f"SELECT DISTINCT symbol, sec - sec % {self.size:d} FROM points "
+                    f"WHERE slot <= ? AND sec < ?",
+                    (frontier // SLOT_SECONDS, frontier),
                 )
             )
             self._frontier = frontier
@@ -105,8 +116,10 @@ class SeriesWriter:
             return 0
         cols = self.reader.sealed(conn, symbol, bucket, end).merged(staged)
         self._save(conn, symbol, bucket, cols)
+        slots = slot_list(conn, bucket, end)
         conn.execute(
-            "DELETE FROM points WHERE symbol = ? AND sec BETWEEN ? AND ?", (symbol, bucket, end)
+            f"DELETE FROM points WHERE slot IN ({slots}) AND symbol = ? AND sec BETWEEN ? AND ?",
+            (symbol, bucket, end),
         )
         return len(staged)
 
@@ -164,8 +177,8 @@ class SeriesWriter:
                     removed += n - len(kept)
                 return removed, False
             gone = conn.execute(
-                "DELETE FROM points WHERE (symbol, sec) IN "
-                "(SELECT symbol, sec FROM points WHERE sec * 1000 + ms < ? LIMIT ?)",
-                (ts_ms, PRUNE_ROWS),
+                "DELETE FROM points WHERE (slot, symbol, sec) IN (SELECT slot, symbol, sec "
+                "FROM points WHERE slot <= ? AND sec * 1000 + ms < ? LIMIT ?)",
+                (ts_ms // 1000 // SLOT_SECONDS, ts_ms, PRUNE_ROWS),
             ).rowcount
             return gone, gone < PRUNE_ROWS

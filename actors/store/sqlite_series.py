@@ -22,16 +22,18 @@ from actors.messages import PricePoint
 from actors.store.intervals import IntervalScheme
 from actors.store.packed import Columns, decode
 from actors.store.series import Ohlc, walk_start, wants_intervals
+from actors.store.sqlite_conn import Transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
+    slot INTEGER NOT NULL,
     symbol TEXT NOT NULL,
     sec INTEGER NOT NULL,
     ms INTEGER NOT NULL,
     price REAL NOT NULL,
     pct REAL,
     backfill INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (symbol, sec)
+    PRIMARY KEY (slot, symbol, sec)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets (
     symbol TEXT NOT NULL,
@@ -59,9 +61,35 @@ CREATE INDEX IF NOT EXISTS bucket_data_by_time ON bucket_data (bucket);
 """
 
 _ROW = "sec, ms, price, pct, backfill"
+# Unsealed rows are clustered by time slot first, so a flush of every symbol's latest seconds
+# dirties a few pages at the end of the table instead of one page per symbol.
+SLOT_SECONDS = 10
 _SUMMARY = "bucket, n, first_ts, open, last_ts, close, high, low"
 Summary = tuple[int, int, int, float, int, float, float, float]  # as _SUMMARY
 Staged = tuple[int, float, float, int, int]  # count, high, low, first sec, last sec
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Move unsealed rows of a file from before time slots into the slotted table."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(points)")]
+    if columns and "slot" not in columns:
+        with Transaction(conn):
+            conn.execute("ALTER TABLE points RENAME TO points_unslotted")
+            conn.execute(SCHEMA.split(";")[0])  # the points table
+            conn.execute(
+                f"INSERT INTO points (slot, symbol, {_ROW}) "
+                f"SELECT sec / {SLOT_SECONDS}, symbol, {_ROW} FROM points_unslotted"
+            )
+            conn.execute("DROP TABLE points_unslotted")
+
+
+def slot_list(conn: sqlite3.Connection, lo_sec: int, hi_sec: int) -> str | None:
+    """The SQL list of slots that may hold rows with lo_sec <= sec <= hi_sec (None: no row can)."""
+    low, high = conn.execute("SELECT min(slot), max(slot) FROM points").fetchone()
+    if low is None:
+        return None
+    first, last = max(lo_sec // SLOT_SECONDS, low), min(hi_sec // SLOT_SECONDS, high)
+    return ",".join(map(str, range(first, last + 1))) if first <= last else None
 
 
 @contextmanager
@@ -88,9 +116,13 @@ class SeriesReader:
 
     def staged(self, conn: sqlite3.Connection, symbol: str, lo_sec: int, hi_sec: int) -> Columns:
         """Unsealed rows of a symbol with lo_sec <= sec <= hi_sec."""
+        slots = slot_list(conn, lo_sec, hi_sec)
+        if slots is None:
+            return Columns.empty()
         return Columns.of_rows(
             conn.execute(
-                f"SELECT {_ROW} FROM points WHERE symbol = ? AND sec BETWEEN ? AND ? ORDER BY sec",
+                f"SELECT {_ROW} FROM points WHERE slot IN ({slots}) AND symbol = ? "
+                f"AND sec BETWEEN ? AND ? ORDER BY sec",
                 (symbol, lo_sec, hi_sec),
             )
         )
@@ -137,9 +169,15 @@ class SeriesReader:
     ) -> int | None:
         """The second of the newest point with sec < before_sec."""
         with snapshot(conn):
-            row = conn.execute(
-                "SELECT max(sec) FROM points WHERE symbol = ? AND sec < ?", (symbol, before_sec)
-            ).fetchone()
+            slots = slot_list(conn, -(2**62), before_sec - 1)
+            row = (
+                conn.execute(
+                    f"SELECT max(sec) FROM points WHERE slot IN ({slots}) AND symbol = ? AND sec < ?",
+                    (symbol, before_sec),
+                ).fetchone()
+                if slots is not None
+                else None
+            )
             best: int | None = row[0] if row else None
             bound = before_sec
             while True:  # each pass moves to an older bucket, so this ends
@@ -213,8 +251,14 @@ class SeriesReader:
         """Per symbol and bucket, the fold of staged rows with lo_ms <= ts <= hi_ms."""
         where = "sec BETWEEN ? AND ? AND sec * 1000 + ms BETWEEN ? AND ?"
         args: tuple[object, ...] = (lo_ms // 1000, hi_ms // 1000, lo_ms, hi_ms)
-        if symbol is not None:
-            where, args = f"symbol = ? AND {where}", (symbol, *args)
+        if symbol is None:
+            span = (lo_ms // 1000 // SLOT_SECONDS, hi_ms // 1000 // SLOT_SECONDS)
+            where, args = f"slot BETWEEN ? AND ? AND {where}", (*span, *args)
+        else:
+            slots = slot_list(conn, lo_ms // 1000, hi_ms // 1000)
+            if slots is None:
+                return {}
+            where, args = f"slot IN ({slots}) AND symbol = ? AND {where}", (symbol, *args)
         group = f"sec - sec % {self.bucket_seconds:d}"
         out: dict[str, dict[int, Ohlc]] = {}
         # The first and last rows of each group are found by primary-key joins, not a rescan.
@@ -224,8 +268,10 @@ class SeriesReader:
             f"SELECT symbol, {group} AS bucket, count(*) AS n, max(price) AS high, min(price) AS low, "
             f"min(sec) AS first_sec, max(sec) AS last_sec FROM points WHERE {where} "
             f"GROUP BY symbol, bucket) AS g "
-            f"JOIN points AS f ON f.symbol = g.symbol AND f.sec = g.first_sec "
-            f"JOIN points AS l ON l.symbol = g.symbol AND l.sec = g.last_sec",
+            f"JOIN points AS f ON f.slot = g.first_sec / {SLOT_SECONDS} "
+            f"AND f.symbol = g.symbol AND f.sec = g.first_sec "
+            f"JOIN points AS l ON l.slot = g.last_sec / {SLOT_SECONDS} "
+            f"AND l.symbol = g.symbol AND l.sec = g.last_sec",
             args,
         ):
             out.setdefault(sym, {})[bucket] = Ohlc(

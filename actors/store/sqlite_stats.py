@@ -12,7 +12,7 @@ import sqlite3
 
 from actors.store.packed import decode
 from actors.store.series import Ohlc
-from actors.store.sqlite_series import SeriesReader, snapshot
+from actors.store.sqlite_series import SLOT_SECONDS, SeriesReader, snapshot
 
 
 def _merge(into: dict[str, Ohlc], symbol: str, part: Ohlc | None) -> None:
@@ -51,8 +51,8 @@ def fold_all(
                     symbol
                     for (symbol,) in conn.execute(
                         "SELECT p.symbol FROM bucket_data AS d JOIN points AS p "
-                        "ON p.symbol = d.symbol AND p.sec = ? WHERE d.bucket = ?",
-                        (sec, bucket),
+                        "ON p.slot = ? AND p.symbol = d.symbol AND p.sec = ? WHERE d.bucket = ?",
+                        (sec // SLOT_SECONDS, sec, bucket),
                     )
                 )
         if first_inside <= last_inside:

@@ -4,6 +4,7 @@ seconds, duplicates within a batch, points exactly on boundaries), every query c
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -145,5 +146,27 @@ async def test_packed_layout_matches_model(tmp_path: Path, seed: int) -> None:
         for symbol in symbols:
             assert await store.points_between(symbol, 0, end) == model.series(symbol, 0, end)
             assert await store.recent_intervals(symbol, 6) == model.recent(symbol, 6, None)
+    finally:
+        await store.close()
+
+
+async def test_unsealed_rows_of_an_older_file_are_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE points (symbol TEXT NOT NULL, sec INTEGER NOT NULL, ms INTEGER NOT NULL, "
+        "price REAL NOT NULL, pct REAL, backfill INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (symbol, sec)) WITHOUT ROWID"
+    )
+    old.execute("INSERT INTO points VALUES ('BTCUSDT', 1707220800, 123, 42000.5, 1.5, 1)")
+    old.commit()
+    old.close()
+    store = SqliteStore(f"sqlite:///{path}", SCHEME)
+    await store.open()
+    try:
+        expected = PricePoint("BTCUSDT", 1_707_220_800_123, 42000.5, 1.5, True)
+        assert await store.latest_point("BTCUSDT") == expected
+        await store.write_points([PricePoint("BTCUSDT", 1_707_220_801_000, 1.0)])
+        assert len(await store.points_between("BTCUSDT", 0, 2**62)) == 2
     finally:
         await store.close()

@@ -58,6 +58,7 @@ def test_decimal_scale() -> None:
     assert decimal_scale([-0.0]) == RAW
     assert decimal_scale([float("inf")]) == RAW
     assert decimal_scale([1e300]) == RAW
+    assert decimal_scale([1.5e308, 0.5]) == RAW  # times 10 overflows to inf
 
 
 def test_a_steady_series_packs_to_a_few_bytes_per_point() -> None:
