@@ -34,6 +34,8 @@ log = logging.getLogger("actors.front.fastpath")
 # A client whose socket buffer holds this much unsent data is not keeping up: further
 # messages to it are dropped (counted) rather than buffered without bound.
 DEFAULT_MAX_BUFFER = 256 * 1024
+# The same rule for a client on the polling transport, in packets waiting for its next poll.
+DEFAULT_MAX_QUEUED = 200
 
 
 class _SmallDeque(list[Any]):
@@ -102,9 +104,16 @@ class _DirectWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 class FastPath:
     """Sends `EncodedEvent`s to Socket.IO clients: one write per websocket client."""
 
-    def __init__(self, sio: socketio.AsyncServer, *, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        *,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+    ) -> None:
         self.sio = sio
         self.max_buffer = max_buffer
+        self.max_queued = max_queued
         self.direct: dict[str, _Direct] = {}  # engine.io sid -> open websocket connection
         # while corked, frames for one transport are gathered and written with one syscall
         self._corked: dict[asyncio.Transport, list[bytes]] | None = None
@@ -136,6 +145,12 @@ class FastPath:
         """Deliver to one client; False when it is gone or too far behind (dropped)."""
         conn = self._ready(eio_sid)
         if conn is None:
+            sock = self.sio.eio.sockets.get(eio_sid)
+            if sock is None:
+                return False
+            if sock.queue.qsize() >= self.max_queued:
+                self._dropped.inc()  # a polling client that stopped polling
+                return False
             try:
                 await self.sio.eio.send(eio_sid, message.packet)
             except (KeyError, OSError):

@@ -6,8 +6,11 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
+import msgspec
 import pytest
 
+from actors import metrics
 from actors.store import IntervalScheme
 from tests.helpers import eventually
 from tests.integration.hub_support import SYMBOLS, HubEnv, hub_env, now_ms, point
@@ -239,3 +242,25 @@ async def test_stop_closes_every_client_so_it_reconnects(hub_env: HubEnv) -> Non
             _async(lambda c=client: not c.sio.connected), what="the client to be closed"
         )
     assert hub_env.hub.stats()["connectedClients"] == 0
+
+
+async def test_a_polling_client_that_stops_polling_is_bounded(hub_env: HubEnv) -> None:
+    hub_env.hub.throttle = 0.0
+    hub_env.hub.fast.max_queued = 5
+    base = hub_env.url + "/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base) as resp:
+            sid = msgspec.json.decode((await resp.text())[1:])["sid"]
+        url = f"{base}&sid={sid}"
+        for body in ("40", '42["subscribe",{"symbol":"BTCUSDT"}]'):
+            async with session.post(url, data=body) as resp:
+                assert resp.status == 200
+        # never polls again: what the hub sends it waits in its queue, up to the bound
+        dropped = metrics.SIO_DROPPED._value.get()
+        ts = now_ms()
+        for i in range(20):
+            await hub_env.publish(point("BTCUSDT", ts + i, float(i)))
+        await eventually(
+            _async(lambda: metrics.SIO_DROPPED._value.get() > dropped), what="drops to be counted"
+        )
+        assert hub_env.hub.sio.eio.sockets[sid].queue.qsize() <= 5
