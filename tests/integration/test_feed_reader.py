@@ -28,6 +28,7 @@ from actors.feed.reader import FeedReader
 from actors.feed.rest_gate import RestGate
 from actors.feed.status import FeedStatusBoard
 from actors.feed.symbols import seed_symbols
+from actors.messages import NewSymbol
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import Store
 from tests.helpers import eventually, free_port
@@ -341,6 +342,27 @@ async def test_symbols_follow_the_store_live(rig: RigFactory) -> None:
 async def _has_point_after(r: Rig, symbol: str, second: int) -> bool:
     point = await r.store.latest_point(symbol)
     return point is not None and point.second >= second
+
+
+async def test_a_symbol_added_through_the_store_is_subscribed_live(rig: RigFactory) -> None:
+    r = await rig(8, start=False)
+    newcomer = r.symbols.pop()
+    record = await r.store.get_symbol_by_name(newcomer)
+    assert record is not None and await r.store.delete_symbol(record.id)
+    await r.reader.start()
+    try:
+        await warm(r)
+        assert newcomer not in r.reader.symbols
+        await r.store.create_symbol(NewSymbol(newcomer, record.base_asset, "USDT"))
+        listed = now_second()
+        await eventually(
+            lambda: _has_point_after(r, newcomer, listed), timeout=5, what="new symbol live"
+        )
+        assert len(r.reader.connections) == 1  # SUBSCRIBEd on the open socket
+        earliest = await r.store.points_between(newcomer, 0, listed * 1000 - 1)
+        assert earliest == []  # a new listing has no past to backfill
+    finally:
+        await r.reader.stop()
 
 
 async def test_streams_split_across_connections(rig: RigFactory) -> None:
