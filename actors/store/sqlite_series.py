@@ -85,7 +85,10 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 def slot_list(conn: sqlite3.Connection, lo_sec: int, hi_sec: int) -> str | None:
     """The SQL list of slots that may hold rows with lo_sec <= sec <= hi_sec (None: no row can)."""
-    low, high = conn.execute("SELECT min(slot), max(slot) FROM points").fetchone()
+    # Two subqueries: SQLite answers a lone min() or max() from the index end, not both at once.
+    low, high = conn.execute(
+        "SELECT (SELECT min(slot) FROM points), (SELECT max(slot) FROM points)"
+    ).fetchone()
     if low is None:
         return None
     first, last = max(lo_sec // SLOT_SECONDS, low), min(hi_sec // SLOT_SECONDS, high)
