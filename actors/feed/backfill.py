@@ -62,6 +62,8 @@ class Backfiller:
         self.filled = 0
         self.lost = 0
         self.in_flight = 0
+        self._capped: list[str] = []
+        self._overflowed: list[str] = []
         self._backfilled = metrics.FEED_BACKFILLED.labels(label)
 
     def request(self, gap: Gap) -> None:
@@ -72,19 +74,32 @@ class Backfiller:
         if last - first + 1 > self.max_seconds:
             dropped = last - first + 1 - self.max_seconds
             self.lost += dropped
-            self.log.warning(
-                "%s: gap of %ds exceeds the %ds backfill cap; %ds left empty",
-                symbol,
-                last - first + 1,
-                self.max_seconds,
-                dropped,
-            )
+            self._capped.append(symbol)
             first = last - self.max_seconds + 1
         try:
             self.queue.put_nowait((symbol, first, last))
         except asyncio.QueueFull:
             self.lost += last - first + 1
-            metrics.FEED_MALFORMED.labels(self.label, "backfill_overflow").inc()
+            self._overflowed.append(symbol)
+
+    def report(self) -> None:
+        """One warning line for the gaps capped or dropped since the last report (not one per symbol)."""
+        if self._capped:
+            self.log.warning(
+                "%d gaps longer than the %ds backfill cap (e.g. %s): only their last %ds recovered",
+                len(self._capped),
+                self.max_seconds,
+                self._capped[0],
+                self.max_seconds,
+            )
+            self._capped = []
+        if self._overflowed:
+            self.log.warning(
+                "backfill queue full: %d gaps dropped (e.g. %s)",
+                len(self._overflowed),
+                self._overflowed[0],
+            )
+            self._overflowed = []
 
     @property
     def idle(self) -> bool:

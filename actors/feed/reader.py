@@ -294,6 +294,7 @@ class FeedReader(Actor[str]):
                 conn.watchdog(now, self.silence_timeout, self.max_connection_age)
             self._bound_pending()
             self._report_counts()
+            self.backfiller.report()
             self._update_status()
 
     def _bound_pending(self) -> None:

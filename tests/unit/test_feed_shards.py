@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from actors.feed.backfill import kline_points
+from actors.feed.backfill import Backfiller, kline_points
 from actors.feed.protocol import EXCHANGE_INFO_DECODER, KLINES_DECODER
 from actors.feed.reader import base_ws_url
 from actors.feed.rest_gate import RestGate, retry_after_seconds
@@ -123,3 +123,21 @@ def test_retry_after_and_weight_pacing() -> None:
     assert gate.wait_seconds() == pytest.approx(30.05)
     clock.now += 31.0
     assert gate.wait_seconds() == 0.0
+
+
+def test_backfill_gaps_are_capped_and_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    filler = Backfiller(
+        "http://127.0.0.1:1", RestGate(), lambda points: None, label="t", max_seconds=60
+    )
+    caplog.set_level("WARNING", logger="actors")
+    filler.request(("AUSDT", 100, 99))  # empty: ignored
+    filler.request(("AUSDT", 100, 109))
+    for index in range(50):
+        filler.request((f"S{index}USDT", 1, 1000))  # 1000 s missed, the last 60 kept
+    assert filler.queue.qsize() == 51
+    assert filler.queue.get_nowait() == ("AUSDT", 100, 109)
+    assert filler.queue.get_nowait() == ("S0USDT", 941, 1000)
+    assert filler.lost == 50 * 940
+    filler.report()
+    filler.report()
+    assert len(caplog.records) == 1 and "50 gaps longer than the 60s backfill cap" in caplog.text
