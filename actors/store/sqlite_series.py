@@ -1,7 +1,7 @@
 """The price series in SQLite, read side.
 
-Layout: new points land as plain rows in `points` (one per symbol and second, upserted, so a
-5 s flush is cheap and idempotent). The writer later seals each (symbol, bucket) of
+Layout: new points land as plain rows in `points` (one per symbol and second, keyed by 10 s
+time slot first, upserted, so a 5 s flush is cheap and idempotent). The writer later seals each (symbol, bucket) of
 `bucket_seconds` into one packed blob in `bucket_data` (actors/store/packed.py) plus a summary
 row in `buckets` (count, open/high/low/close, the interval tag), and deletes the rows. A row
 written for a second that is already sealed is newer and wins over the blob until the writer
@@ -66,7 +66,6 @@ _ROW = "sec, ms, price, pct, backfill"
 SLOT_SECONDS = 10
 _SUMMARY = "bucket, n, first_ts, open, last_ts, close, high, low"
 Summary = tuple[int, int, int, float, int, float, float, float]  # as _SUMMARY
-Staged = tuple[int, float, float, int, int]  # count, high, low, first sec, last sec
 
 
 def migrate(conn: sqlite3.Connection) -> None:
