@@ -199,6 +199,21 @@ async def test_all_symbols_flow_with_exchange_prices(rig: RigFactory) -> None:
     assert r.reader.backfiller.filled == 0  # nothing was missed, nothing was backfilled
 
 
+async def test_the_seed_day_symbol_count_flows_on_one_connection(rig: RigFactory) -> None:
+    r = await rig(242)  # DESIGN §9: 242 symbols; the URL holds ~200 streams, SUBSCRIBE the rest
+    assert len(r.symbols) == 242
+
+    async def all_seen() -> bool:
+        return len(r.reader.decoder.last_second) == len(r.symbols)
+
+    await eventually(all_seen, timeout=10, interval=0.2, what="all 242 symbols decoded")
+    first = now_second() + 1
+    await eventually(lambda: _second_when(lambda s: s >= first + 2), timeout=5)
+    await r.assert_gapless(first, first + 1, timeout=5)
+    assert len(r.reader.connections) == 1
+    assert r.reader.decoder.malformed == {}
+
+
 async def _second_when(check: Callable[[int], bool]) -> int | None:
     second = now_second()
     return second if check(second) else None
