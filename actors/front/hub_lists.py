@@ -34,10 +34,11 @@ class ListSubscriptions:
         self.remove(sid)
         if not symbols:
             return
-        self.by_sid[sid] = symbols
         group = self.groups.get(symbols)
         if group is None:
             group = self.groups[symbols] = ListGroup(symbols)
+        # every socket of a group shares the group's set (242 symbols cost ~16 KB per copy)
+        self.by_sid[sid] = group.symbols
         group.eio_sids[sid] = eio_sid
 
     def add(self, sid: str, eio_sid: str, symbols: Iterable[str]) -> frozenset[str]:

@@ -90,3 +90,10 @@ def test_list_subscriptions_group_sockets_by_set() -> None:
     lists.remove("b")
     lists.discard("a", "ea", ["BTCUSDT"])
     assert lists.groups == {} and lists.by_sid == {}
+
+
+def test_sockets_of_one_group_share_one_set() -> None:
+    lists = ListSubscriptions()
+    lists.add("a", "ea", ["BTCUSDT", "ETHUSDT"])
+    lists.add("b", "eb", ["ETHUSDT", "BTCUSDT"])
+    assert lists.by_sid["a"] is lists.by_sid["b"]
