@@ -62,10 +62,7 @@ class ExchangeSimulator:
             raise ValueError("weight_limit and history_seconds must be >= 1")
         self.faults = faults or Faults()
         self.faults.validate()
-        self._seed = seed
         self._listings = build_catalogue(symbols, seed)
-        self._rate = rate
-        self._history_seconds = history_seconds
         self.market = Market(
             self._listings, seed=seed, rate=rate, start_ms=_now_ms(), keep_seconds=history_seconds
         )
@@ -105,8 +102,9 @@ class ExchangeSimulator:
         self.ws_url = f"ws://{bound[0]}:{bound[1]}"
         self.rest_url = f"http://{bound[0]}:{bound[1]}"
         start_ms = _now_ms()
-        for state in self.market.states:
-            state.event_ms = state.open_ms = start_ms
+        if self._clock is None:  # the 24 h window opens at the first start, not at a restart
+            for state in self.market.states:
+                state.event_ms = state.open_ms = start_ms
         self._clock = StepClock(len(self.market.trading), self.market.rate, start_ms)
         self._spawn(self._run_market())
         self._spawn(self._run_schedules())
