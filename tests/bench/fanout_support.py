@@ -172,11 +172,9 @@ async def _serve(kind: str, dialect: str, port: int, ready: Any) -> None:
     async def paced(request: web.Request) -> web.Response:
         seconds = float(request.query["seconds"])
         started, cpu = time.monotonic(), cpu_seconds()
-        step = 0
-        while time.monotonic() - started < seconds:
+        for step in range(round(seconds)):  # exactly one batch per second
             await server.broadcast(batch(step))
-            step += 1
-            await asyncio.sleep(max(0.0, started + step - time.monotonic()))
+            await asyncio.sleep(max(0.0, started + step + 1 - time.monotonic()))
         wall = time.monotonic() - started
         return web.json_response({"cpu": (cpu_seconds() - cpu) / wall, "rss": rss_bytes()})
 
