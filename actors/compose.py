@@ -27,6 +27,7 @@ from actors.feed.seeder import SymbolSeeder
 from actors.feed.status import FeedStatusBoard
 from actors.front.app import FrontDeps, build_app
 from actors.front.hub import BroadcastHub
+from actors.front.rest.system import ReadinessCheck
 from actors.front.server import FrontServer
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import IntervalScheme, open_store
@@ -85,6 +86,7 @@ def build_embedded(
         feed_status=board,
         cache=cache,
         hub=hub,
+        readiness=(ReadinessCheck("db-writer", db_writer.ready),),
     )
     app = build_app(settings, deps)
     hub.attach(app)
