@@ -12,7 +12,7 @@ simulator's lifetime (`o` is the price at start). `!miniTicker@arr` is pushed on
 Where binance-protocol.md leaves room, the choices are: a handshake naming a malformed stream or
 more than 1024 streams gets HTTP 400 `{"code":2,"msg":...}`; a SUBSCRIBE that would pass 1024
 streams gets error code 2 and subscribes nothing; a client too slow to take 64 MiB of frames is
-dropped; `timeUnit`, the 300-connections-per-5-minutes and 24 h lifetime limits are not modelled.
+dropped; the 300-connections-per-5-minutes and 24 h lifetime limits are not modelled.
 """
 
 from __future__ import annotations
@@ -220,9 +220,10 @@ class ExchangeSimulator:
 
     async def send_server_shutdown(self) -> None:
         """Send `serverShutdown` everywhere; abort connections still open after the grace period."""
-        event = frames.server_shutdown(_now_ms())
+        event_ms = _now_ms()
         conns = list(self.hub.connections)
         for conn in conns:
+            event = frames.server_shutdown(event_ms * 1000 if conn.microseconds else event_ms)
             conn.write_now([frames.wrap("!serverShutdown", event) if conn.combined else event])
         self._spawn(self._close_after_grace(conns))
 

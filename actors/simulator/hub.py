@@ -24,17 +24,29 @@ log = logging.getLogger("actors.simulator")
 
 SLOW_CONSUMER_BYTES = 64 * 1024 * 1024  # a client this far behind is dropped, as Binance does
 _PRICE_FIELD = re.compile(r'"([cpo])":"([-0-9.]+)"')
+_MS_TIME = re.compile(r'("[ETtOC]":)(\d{13})(?=[,}])')  # epoch-ms time fields of a payload
+_KLINE_CLOSE = re.compile(r'("t":\d{13},"T":)(\d{13})')  # a bar's last ms is its last µs
+
+
+def to_microseconds(payload: str) -> str:
+    """A payload with its epoch-ms time fields in microseconds (`timeUnit=MICROSECOND`)."""
+    return _MS_TIME.sub(r"\g<1>\g<2>000", _KLINE_CLOSE.sub(r"\g<1>\g<2>999", payload))
 
 
 class Connection:
     """One client WebSocket: its streams, the `combined` property and the frames queued for it."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, transport: asyncio.Transport, combined: bool
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        combined: bool,
+        microseconds: bool = False,
     ) -> None:
         self.ws = ws
         self.transport = transport
         self.combined = combined
+        self.microseconds = microseconds
         self.streams: dict[str, StreamSpec] = {}
         self.pending: list[str | bytes] = []
         self.closing = False
@@ -44,6 +56,8 @@ class Connection:
 
     def push(self, stream: str, payload: str) -> None:
         """Queue one data frame of `stream` (wrapped if the connection is combined)."""
+        if self.microseconds:
+            payload = to_microseconds(payload)
         self.pending.append(
             f'{{"stream":"{stream}","data":{payload}}}' if self.combined else payload
         )

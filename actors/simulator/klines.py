@@ -15,9 +15,11 @@ def kline_rows(
     start_ms: int | None,
     end_ms: int | None,
     limit: int,
+    time_unit: int = 1000,
 ) -> list[list[int | str]]:
     """Bars whose open time is in [start_ms, end_ms] (inclusive), oldest first, at most `limit`:
-    the first `limit` from startTime if given, else the last `limit` up to endTime / now."""
+    the first `limit` from startTime if given, else the last `limit` up to endTime / now.
+    Row times are in 1/`time_unit` s (1000: ms; 1_000_000: µs)."""
     bars: SecondBars = state.bars
     if not len(bars):
         return []
@@ -50,13 +52,13 @@ def kline_rows(
     pd, qd = state.listing.price_decimals, state.listing.qty_decimals
     return [
         [
-            bar.open * 1000,
+            bar.open * time_unit,
             decimal_text(bar.o, pd),
             decimal_text(bar.h, pd),
             decimal_text(bar.low, pd),
             decimal_text(bar.c, pd),
             decimal_text(bar.v, qd),
-            bucket_next(bar.open, interval, offset) * 1000 - 1,
+            bucket_next(bar.open, interval, offset) * time_unit - 1,
             decimal_text(bar.q, pd + qd),
             bar.trades,
             decimal_text(bar.taker_v, qd),

@@ -20,6 +20,7 @@ from actors.simulator.market import Market, SymbolState
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 MAX_KLINES = 1000
+_MICROSECOND_TIMES = 10**14  # a time parameter this large is in µs (ms ones are 13 digits)
 
 
 class ApiError(Exception):
@@ -164,7 +165,7 @@ class RestApi:
 
     async def time(self, request: web.Request) -> web.Response:
         """`GET /api/v3/time`."""
-        return _json({"serverTime": int(time.time() * 1000)})
+        return _json({"serverTime": int(time.time() * 1000) * _unit(request)})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         """`GET /api/v3/exchangeInfo` (symbol, symbols or symbolStatus)."""
@@ -179,7 +180,7 @@ class RestApi:
                 raise ApiError(-1106, "Parameter 'symbolStatus' sent when not required.")
             if any(name not in self.market.by_symbol for name in names):
                 raise ApiError(-1121, "Invalid symbol.")
-        body = self._info.render(int(time.time() * 1000), names, status)
+        body = self._info.render(int(time.time() * 1000) * _unit(request), names, status)
         return web.Response(body=body, content_type="application/json")
 
     async def ticker_price(self, request: web.Request) -> web.Response:
@@ -211,10 +212,11 @@ class RestApi:
         if kind not in ("FULL", "MINI"):
             raise ApiError(-1100, "Illegal characters found in parameter 'type'.")
         if "symbol" in request.query:
-            return _json(tickers.ticker_24hr(self._state(request.query["symbol"]), kind))
+            state = self._state(request.query["symbol"])
+            return _json(tickers.ticker_24hr(state, kind, _unit(request)))
         names = _symbols_param(request)
         states = self.market.states if names is None else [self._state(name) for name in names]
-        return _json([tickers.ticker_24hr(state, kind) for state in states])
+        return _json([tickers.ticker_24hr(state, kind, _unit(request)) for state in states])
 
     async def klines(self, request: web.Request) -> web.Response:
         """`GET /api/v3/klines` and `uiKlines`."""
@@ -231,13 +233,23 @@ class RestApi:
         if not 1 <= limit <= MAX_KLINES:
             raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
         start_ms, end_ms = _int_param(request, "startTime"), _int_param(request, "endTime")
+        # microsecond times (16 digits) are accepted too, as Binance does since 2024-12
+        if start_ms is not None and start_ms >= _MICROSECOND_TIMES:
+            start_ms = -(-start_ms // 1000)
+        if end_ms is not None and end_ms >= _MICROSECOND_TIMES:
+            end_ms //= 1000
         if start_ms is not None and end_ms is not None and start_ms > end_ms:
             raise ApiError(-1023, "Start time is greater than end time.")
         offset = parse_time_zone(request.query.get("timeZone", "0"))
         if offset is None:
             raise ApiError(-1100, "Illegal characters found in parameter 'timeZone'.")
-        rows = kline_rows(state, interval, offset, start_ms, end_ms, limit)
+        rows = kline_rows(state, interval, offset, start_ms, end_ms, limit, 1000 * _unit(request))
         return web.Response(body=msgspec.json.encode(rows), content_type="application/json")
+
+
+def _unit(request: web.Request) -> int:
+    """1, or 1000 when `X-MBX-TIME-UNIT: MICROSECOND` asks for µs times (from ms)."""
+    return 1000 if request.headers.get("X-MBX-TIME-UNIT", "").upper() == "MICROSECOND" else 1
 
 
 def _weight(request: web.Request) -> int:

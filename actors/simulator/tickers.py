@@ -51,16 +51,16 @@ class Ticker24h(msgspec.Struct, rename="camel"):
     count: int
 
 
-def ticker_24hr(st: SymbolState, kind: str) -> Ticker24h | MiniTicker24h:
+def ticker_24hr(st: SymbolState, kind: str, unit: int = 1) -> Ticker24h | MiniTicker24h:
     """The window is the simulator's lifetime, as in the `@ticker` stream; ids are -1 before
-    the first trade, as Binance reports an empty window."""
+    the first trade, as Binance reports an empty window. Times are multiplied by `unit`."""
     pd, qd = st.listing.price_decimals, st.listing.qty_decimals
     first_id, last_id = (st.first_id, st.trade_id) if st.trade_id else (-1, -1)
     if kind == "MINI":
         return MiniTicker24h(
             st.symbol, decimal_text(st.open_ticks, pd), decimal_text(st.high, pd),
             decimal_text(st.low, pd), decimal_text(st.price, pd), decimal_text(st.volume, qd),
-            decimal_text(st.quote_volume, pd + qd), st.open_ms, st.event_ms, first_id, last_id,
+            decimal_text(st.quote_volume, pd + qd), st.open_ms * unit, st.event_ms * unit, first_id, last_id,
             st.trades,
         )  # fmt: skip
     change = st.price - st.open_ticks
@@ -71,6 +71,6 @@ def ticker_24hr(st: SymbolState, kind: str) -> Ticker24h | MiniTicker24h:
         decimal_text(weighted, pd), decimal_text(st.open_ticks, pd), decimal_text(st.price, pd),
         qty, decimal_text(max(st.price - 1, 1), pd), qty, decimal_text(st.price + 1, pd), qty,
         decimal_text(st.open_ticks, pd), decimal_text(st.high, pd), decimal_text(st.low, pd),
-        decimal_text(st.volume, qd), decimal_text(st.quote_volume, pd + qd), st.open_ms,
-        st.event_ms, first_id, last_id, st.trades,
+        decimal_text(st.volume, qd), decimal_text(st.quote_volume, pd + qd), st.open_ms * unit,
+        st.event_ms * unit, first_id, last_id, st.trades,
     )  # fmt: skip

@@ -95,7 +95,10 @@ class WsEndpoint:
     ) -> web.StreamResponse:
         if self.refusing():
             return _error_response(503, -1000, "Service unavailable (simulated outage).")
+        unit = request.query.get("timeUnit", "MILLISECOND").upper()
         try:
+            if unit not in ("MILLISECOND", "MICROSECOND"):
+                raise _HandshakeError("Invalid request: invalid timeUnit")
             specs = self._specs(streams)
         except _HandshakeError as exc:
             return _error_response(400, 2, str(exc))
@@ -103,7 +106,7 @@ class WsEndpoint:
         await ws.prepare(request)
         transport = request.transport
         assert transport is not None
-        conn = Connection(ws, transport, combined)
+        conn = Connection(ws, transport, combined, unit == "MICROSECOND")
         self.hub.add(conn)
         for spec in specs:
             self.hub.subscribe(conn, spec)

@@ -231,3 +231,18 @@ async def test_klines_time_zone_cuts_bars_in_that_zone(sim: ExchangeSimulator) -
         sim, "/api/v3/klines", symbol="BTCUSDT", interval="1d", timeZone="15"
     )
     assert status == 400 and body["code"] == -1100
+
+
+async def test_microsecond_time_unit_header(sim: ExchangeSimulator) -> None:
+    async with aiohttp.ClientSession(headers={"X-MBX-TIME-UNIT": "MICROSECOND"}) as session:
+        params = {"symbol": "BTCUSDT", "interval": "1s", "limit": "2"}
+        async with session.get(f"{sim.rest_url}/api/v3/klines", params=params) as resp:
+            rows = await resp.json()
+        async with session.get(f"{sim.rest_url}/api/v3/time") as resp:
+            server_time = (await resp.json())["serverTime"]
+    assert len(str(server_time)) == 16
+    assert all(len(str(row[0])) == 16 and row[6] == row[0] + 999_999 for row in rows)
+    _, ms_rows, _ = await get(
+        sim, "/api/v3/klines", symbol="BTCUSDT", interval="1s", startTime=rows[0][0]
+    )
+    assert ms_rows[0][0] * 1000 == rows[0][0]  # a µs startTime is understood too

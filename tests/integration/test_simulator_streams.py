@@ -202,7 +202,9 @@ async def test_rate_can_change_at_runtime() -> None:
 async def test_frames_sent_counts_exactly_what_a_client_received() -> None:
     async with ExchangeSimulator(symbols=5, seed=3, rate=100.0, ping_interval=0.5) as sim:
         received = 0
-        async with connect(f"{sim.ws_url}/stream?streams=btcusdt@trade/ethusdt@miniTicker") as client:
+        async with connect(
+            f"{sim.ws_url}/stream?streams=btcusdt@trade/ethusdt@miniTicker"
+        ) as client:
             await client.data(50)
             received += 50
             sim.stall_data = True
@@ -213,3 +215,20 @@ async def test_frames_sent_counts_exactly_what_a_client_received() -> None:
                     break
                 received += 1
             assert sim.frames_sent == received
+
+
+async def test_microsecond_time_unit_on_streams(sim: ExchangeSimulator) -> None:
+    url = f"{sim.ws_url}/stream?streams=btcusdt@kline_1m/ethusdt@trade&timeUnit=MICROSECOND"
+    frames = await frames_of(url, 4)
+    for frame in frames:
+        data = frame["data"]
+        assert len(str(data["E"])) == 16
+        if data["e"] == "kline":
+            assert (
+                len(str(data["k"]["t"])) == 16 and data["k"]["T"] == data["k"]["t"] + 60_000_000 - 1
+            )
+        else:
+            assert data["T"] == data["E"] and data["t"] < 10**12  # the trade id is left alone
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await session.ws_connect(f"{sim.ws_url}/ws/btcusdt@trade?timeUnit=NANOSECOND")
