@@ -100,11 +100,15 @@ class Connection:
 class _Route:
     """Subscribers of one delivered stream name, with what its payload needs."""
 
-    __slots__ = ("conns", "running", "spec")
+    __slots__ = ("build", "conns", "prefix", "running", "spec")
 
-    def __init__(self, spec: StreamSpec, running: RunningKline | None) -> None:
+    def __init__(
+        self, spec: StreamSpec, running: RunningKline | None, build: Callable[[SymbolState], str]
+    ) -> None:
         self.spec = spec
         self.running = running
+        self.build = build
+        self.prefix = f'{{"stream":"{spec.name}","data":'
         self.conns: set[Connection] = set()
 
 
@@ -161,7 +165,8 @@ class Hub:
             running = (
                 state.track_kline(spec.interval, spec.offset) if spec.kind == "kline" else None
             )
-            route = routes[spec.name] = _Route(spec, running)
+            build = self._builders.get(spec.kind, frames.mini_ticker)  # klines use _push_kline
+            route = routes[spec.name] = _Route(spec, running, build)
         route.conns.add(conn)
 
     def unsubscribe(self, conn: Connection, spec: StreamSpec) -> None:
@@ -190,9 +195,18 @@ class Hub:
             if route.running is not None:
                 self._push_kline(state, name, route)
                 continue
-            payload = self._builders[route.spec.kind](state)
-            for conn in route.conns:
-                self._deliver(conn, name, payload)
+            payload = route.build(state)
+            if self.malformed_rate:
+                for conn in route.conns:
+                    self._deliver(conn, name, payload)
+                continue
+            for conn in route.conns:  # the hot path: Connection.push, inlined
+                if conn.microseconds:
+                    conn.push(name, payload)
+                elif conn.combined:
+                    conn.pending.append(route.prefix + payload + "}")
+                else:
+                    conn.pending.append(payload)
 
     def _push_kline(self, state: SymbolState, name: str, route: _Route) -> None:
         running = route.running
