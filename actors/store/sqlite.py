@@ -1,8 +1,8 @@
 """SqliteStore: the default store (DESIGN.md §3) on stdlib sqlite3 in WAL mode.
 
-One writer connection and one reader connection, each on its own thread, so a long write never
-blocks the event loop and reads proceed while a write is in progress; other processes may read
-the same file at the same time.
+One writer connection and two reader connections (point queries; the all-symbol 24-hour fold),
+each on its own thread, so a long write never blocks the event loop and reads proceed while a
+write is in progress; other processes may read the same file at the same time.
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ class SqliteStore:
         self._series = SeriesReader(bucket_seconds)
         self._writer = ThreadConnection(self.path, "sqlite-writer")
         self._reader = ThreadConnection(self.path, "sqlite-reader")
+        # The all-symbol fold takes a while: its own connection keeps it from queueing point reads.
+        self._bulk_reader = ThreadConnection(self.path, "sqlite-bulk-reader")
 
     async def open(self) -> None:
         """Open both connections and create the schema; idempotent."""
@@ -109,8 +111,10 @@ class SqliteStore:
         await self._writer.run(migrate)
         await self._writer.run(lambda conn: conn.executescript(SCHEMA + SERIES_SCHEMA))
         await self._reader.open()
+        await self._bulk_reader.open()
 
     async def close(self) -> None:
+        await self._bulk_reader.close()
         await self._reader.close()
         await self._writer.close()
 
@@ -363,7 +367,9 @@ class SqliteStore:
         return [ohlc.aggregate(symbol, self.scheme, start) for start, ohlc in found]
 
     async def stats_24h(self, now_ms: int) -> list[Stats24h]:
-        folds = await self._reader.run(fold_all, self._series, now_ms - 24 * 3_600_000 + 1, now_ms)
+        folds = await self._bulk_reader.run(
+            fold_all, self._series, now_ms - 24 * 3_600_000 + 1, now_ms
+        )
         return [folds[symbol].stats(symbol) for symbol in sorted(folds)]
 
     async def checkpoint(self) -> None:
