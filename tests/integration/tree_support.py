@@ -230,6 +230,13 @@ class Tree:
                 raise AssertionError("supervisord did not start:\n" + self.logs())
             time.sleep(0.05)
 
+    def _ours(self, pid: int) -> bool:
+        """A program of this tree: it runs in this tree's directory (supervisor.conf's %(here)s)."""
+        try:
+            return Path(os.readlink(f"/proc/{pid}/cwd")) == self.root.resolve()
+        except OSError:
+            return False
+
     def stop(self) -> None:
         if self.supervisord is not None:
             with contextlib.suppress(Exception):
@@ -242,8 +249,9 @@ class Tree:
                 self.supervisord.kill()
                 self.supervisord.wait(10)
         for pid in self.seen_pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+            if self._ours(pid):  # a pid seen earlier may belong to someone else by now
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         self.simulator.stop()
         client = redis_sync.Redis.from_url(self.redis_url)
         try:
