@@ -23,7 +23,7 @@ from actors.messages import IntervalAggregate, NewSymbol, PricePoint, Stats24h, 
 from actors.store import mongo_docs as docs
 from actors.store.base import DuplicateError, StoreError
 from actors.store.intervals import IntervalScheme
-from actors.store.records import check_role, symbol_changes
+from actors.store.records import check_points, check_role, symbol_changes
 from actors.store.series import Ohlc, walk_recent_intervals
 
 DEFAULT_DATABASE = "binance_statistics"
@@ -296,6 +296,7 @@ class MongoStore:
     async def write_points(self, points: Sequence[PricePoint]) -> int:
         if not points:
             return 0
+        check_points(points)
         ops = [
             UpdateOne(f, u, upsert=True)
             for f, u in docs.bucket_updates(points, self.scheme, self.size)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+from actors.messages import PricePoint
+
 ROLES = ("user", "admin")
 SYMBOL_FIELDS = ("symbol", "baseAsset", "quoteAsset", "isActive")
 
@@ -28,3 +33,12 @@ def symbol_changes(changes: dict[str, object]) -> dict[str, str | bool]:
                 raise ValueError(f"{key} must be a non-empty string")
             out[key] = value.strip().upper()
     return out
+
+
+def check_points(points: Sequence[PricePoint]) -> None:
+    """Raise ValueError naming the first point whose price or pct is not a finite number."""
+    for point in points:
+        if not math.isfinite(point.price) or (
+            point.pct is not None and not math.isfinite(point.pct)
+        ):
+            raise ValueError(f"a stored price and pct must be finite numbers: {point!r}")

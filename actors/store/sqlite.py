@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from actors.messages import IntervalAggregate, NewSymbol, PricePoint, Stats24h, SymbolRecord, User
 from actors.store.base import DuplicateError, StoreError
 from actors.store.intervals import IntervalScheme
-from actors.store.records import check_role, symbol_changes
+from actors.store.records import check_points, check_role, symbol_changes
 from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
 from actors.store.sqlite_sealer import SeriesWriter
 from actors.store.sqlite_series import SCHEMA as SERIES_SCHEMA
@@ -339,6 +339,7 @@ class SqliteStore:
     async def write_points(self, points: Sequence[PricePoint]) -> int:
         if not points:
             return 0
+        check_points(points)
         return await self._writer.run(self._series_writer.write, points)
 
     async def points_between(

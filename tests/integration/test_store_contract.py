@@ -206,6 +206,17 @@ async def test_write_is_idempotent_per_second_and_later_wins(store: Store) -> No
     assert got[:3] == first[:3] and got[4:] == first[4:]
 
 
+async def test_non_finite_prices_are_refused_and_nothing_is_written(store: Store) -> None:
+    good = pt("ETHUSDT", MIDNIGHT, 1.0)
+    for bad in (
+        pt("ETHUSDT", MIDNIGHT + 1_000, float("nan")),
+        pt("ETHUSDT", MIDNIGHT + 1_000, 2.0, float("inf")),
+    ):
+        with pytest.raises(ValueError):
+            await store.write_points([good, bad])
+    assert await store.latest_point("ETHUSDT") is None
+
+
 async def test_points_between_bounds_order_limit(store: Store) -> None:
     pts = series("ADAUSDT", MIDNIGHT, 30)
     await store.write_points(list(reversed(pts)))
