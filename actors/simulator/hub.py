@@ -42,11 +42,14 @@ class Connection:
         transport: asyncio.Transport,
         combined: bool,
         microseconds: bool = False,
+        max_unsent: int = SLOW_CONSUMER_BYTES,
     ) -> None:
         self.ws = ws
         self.transport = transport
         self.combined = combined
         self.microseconds = microseconds
+        self.max_unsent = max_unsent
+        self.too_slow = False  # dropped for falling `max_unsent` bytes behind
         self.streams: dict[str, StreamSpec] = {}
         self.pending: list[str | bytes] = []
         self.closing = False
@@ -82,11 +85,12 @@ class Connection:
             for item in pending
         ]
         self.transport.write(b"".join(chunks))
-        if self.transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
+        if self.transport.get_write_buffer_size() > self.max_unsent:
             log.warning(
                 "simulator: dropping a slow consumer (%d bytes unsent)",
                 self.transport.get_write_buffer_size(),
             )
+            self.too_slow = True
             self.abort()
         self.frames_written += len(pending)
 
@@ -121,6 +125,8 @@ class Hub:
         self.malformed_rate = 0.0
         self.stall_data = False
         self._frames_closed = 0  # frames written to connections since gone
+        self.max_unsent = SLOW_CONSUMER_BYTES  # per connection; past it the client is dropped
+        self.slow_consumers_dropped = 0
         self._rng = random.Random(seed ^ 0x5EED)
         self._routes: dict[str, dict[str, _Route]] = {}
         self._array_conns: set[Connection] = set()
@@ -144,6 +150,7 @@ class Hub:
         if conn in self.connections:
             self.connections.discard(conn)
             self._frames_closed += conn.frames_written
+            self.slow_consumers_dropped += conn.too_slow
 
     @property
     def frames_sent(self) -> int:

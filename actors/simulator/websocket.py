@@ -106,7 +106,7 @@ class WsEndpoint:
         await ws.prepare(request)
         transport = request.transport
         assert transport is not None
-        conn = Connection(ws, transport, combined, unit == "MICROSECOND")
+        conn = Connection(ws, transport, combined, unit == "MICROSECOND", self.hub.max_unsent)
         self.hub.add(conn)
         for spec in specs:
             self.hub.subscribe(conn, spec)

@@ -3,6 +3,8 @@ stalled pings and data, malformed frames, REST 429s, and the periodic schedules 
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from typing import Any
 
@@ -204,3 +206,29 @@ def test_bad_fault_settings_are_refused() -> None:
         ExchangeSimulator(faults=Faults(malformed_rate=1.5))
     with pytest.raises(ValueError, match="drop_every"):
         ExchangeSimulator(faults=Faults(drop_every=-1))
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_counted() -> None:
+    async with ExchangeSimulator(symbols=20, rate=1000.0) as sim:
+        sim.hub.max_unsent = 64 * 1024
+        host, port = sim.rest_url.removeprefix("http://").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # keep the window small
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        streams = "/".join(f"{name.lower()}@trade" for name in sim.usdt_symbols())
+        handshake = (
+            f"GET /stream?streams={streams} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await asyncio.get_running_loop().sock_sendall(sock, handshake.encode())
+        try:  # and never read a byte
+
+            async def dropped() -> bool:
+                return sim.hub.slow_consumers_dropped == 1
+
+            await eventually(dropped, timeout=20, what="the slow consumer dropped")
+            assert not sim.hub.connections
+        finally:
+            sock.close()
