@@ -100,8 +100,10 @@ def build_embedded(
     specs += [
         ChildSpec(db_writer, shutdown=DB_WRITER_SHUTDOWN),
         ChildSpec(cache_writer),
-        ChildSpec(hub),
+        # the hub after the server, so it stops first and closes its clients (and pending
+        # long-polls) itself instead of the server waiting them out
         ChildSpec(FrontServer(app, settings.host, settings.port)),
+        ChildSpec(hub),
         ChildSpec(SymbolSeeder(store, settings.binance_rest_url, gate, notify=readers)),
         ChildSpec(
             Supervisor("feed", [ChildSpec(r) for r in readers], max_restarts=10, period=60.0)

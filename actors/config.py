@@ -96,7 +96,7 @@ class Settings:
     interval_offset_hours: int = 1
     super_admin_email: str = ""
     super_admin_password: str = field(default="", repr=False)
-    metrics_base_port: int = 9100
+    metrics_base_port: int = 9400
     feed_max_reconnects: int = 10
     feed_backoff_max_seconds: float = 10.0
     jwt_secret_generated: bool = False
@@ -268,7 +268,7 @@ class _Reader:
             interval_offset_hours=self.int_in("INTERVAL_OFFSET_HOURS", 1, 0, 23),
             super_admin_email=email,
             super_admin_password=password,
-            metrics_base_port=self.int_in("METRICS_BASE_PORT", 9100, 1024, 65000),
+            metrics_base_port=self.int_in("METRICS_BASE_PORT", 9400, 1024, 65000),
             feed_max_reconnects=self.int_in("FEED_MAX_RECONNECTS", 10, 1, 1000),
             feed_backoff_max_seconds=self.float_in("FEED_BACKOFF_MAX_SECONDS", 10.0, 0.01, 600),
             jwt_secret_generated=generated,

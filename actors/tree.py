@@ -166,7 +166,7 @@ def build_front(settings: Settings) -> Supervisor:
     app = build_app(settings, deps)
     hub.attach(app)
     server = FrontServer(app, settings.host, settings.port)
-    parts.specs += [ChildSpec(hub), ChildSpec(server)]
+    parts.specs += [ChildSpec(server), ChildSpec(hub)]  # the hub stops first, closing its clients
     return Supervisor("front", parts.specs)
 
 

@@ -24,7 +24,7 @@ from tests.helpers import make_settings
         ("feed", (1, 2), ["metrics", "store", "bus", "redis", "feed-status", "feed-1"]),
         ("cache-writer", (0, 1), ["metrics", "bus", "cache", "cache-writer"]),
         ("db-writer", (0, 1), ["metrics", "store", "bus", "db-writer"]),
-        ("front", (0, 1), ["metrics", "store", "bus", "cache", "redis", "hub", "front"]),
+        ("front", (0, 1), ["metrics", "store", "bus", "cache", "redis", "front", "hub"]),
     ],
 )
 def test_each_program_starts_its_resources_before_its_actors(
@@ -38,10 +38,10 @@ def test_each_program_starts_its_resources_before_its_actors(
 
 
 def test_metrics_ports_do_not_collide() -> None:
-    settings = make_settings(METRICS_BASE_PORT="9100")
+    settings = make_settings(METRICS_BASE_PORT="9400")
     ports = [metrics_port(settings, n, (0, 1)) for n in ("front", "cache-writer", "db-writer")]
     ports += [metrics_port(settings, "feed", (k, 64)) for k in range(64)]
-    assert len(set(ports)) == len(ports) and min(ports) == 9100
+    assert len(set(ports)) == len(ports) and min(ports) == 9400
 
 
 def test_tree_mode_without_redis_is_one_line_and_status_2(tmp_path: Path) -> None:

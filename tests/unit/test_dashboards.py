@@ -152,7 +152,7 @@ def test_the_parser_catches_what_it_must() -> None:
 
 
 def test_scrape_targets_match_the_programs_metrics_ports() -> None:
-    settings = make_settings(METRICS_BASE_PORT="9100", FEED_SHARDS="2")
+    settings = make_settings(METRICS_BASE_PORT="9400", FEED_SHARDS="2")
     expected = {
         "front": metrics_port(settings, "front", (0, 1)),
         "cache-writer": metrics_port(settings, "cache-writer", (0, 1)),
