@@ -58,6 +58,10 @@ class BroadcastHub(Actor[None]):
         super().__init__(name, mailbox_size=1)
         self.bus = bus
         self.throttle = throttle
+        # A new point arriving up to 10% early is sent at once: a once-a-second series whose
+        # arrivals jitter must not be held, or the hold becomes a delay that keeps growing.
+        # Points already held wait the full throttle.
+        self._jitter = 0.1 * throttle
         self.list_period = list_period
         # the store holds an interval's last points only after the DbWriter's next flush
         self.interval_close_delay = (
@@ -225,10 +229,10 @@ class BroadcastHub(Actor[None]):
             self._interval_of[symbol] = start
             if symbol not in rooms:
                 continue
-            due = self._last_sent.get(symbol, 0.0) + self.throttle
+            due = self._last_sent.get(symbol, 0.0) + self.throttle - self._jitter
             if now >= due and symbol not in self._pending:
                 await self._emit_price(point, rooms[symbol].values())
-                self._last_sent[symbol] = time.monotonic()
+                self._last_sent[symbol] = now
             else:
                 self._pending[symbol] = point
                 self._next_due = min(self._next_due, due)
@@ -250,7 +254,7 @@ class BroadcastHub(Actor[None]):
                 members = rooms.get(symbol)
                 if members:
                     await self._emit_price(point, members.values())
-                    self._last_sent[symbol] = time.monotonic()
+                    self._last_sent[symbol] = now
             self._next_due = next_due
         if self._dirty and now >= self._list_due:
             await self._emit_lists()

@@ -86,6 +86,24 @@ async def test_at_most_one_price_update_per_second_per_symbol(hub_env: HubEnv) -
     assert updates[0]["price"] == 100.0
 
 
+async def test_jittered_once_a_second_arrivals_are_sent_at_once(hub_env: HubEnv) -> None:
+    """A 1 Hz series whose arrivals jitter (here 90 ms early/late in turn) is never held back,
+    so the hold cannot turn into a delay that grows with every second."""
+    client = await hub_env.client()
+    await client.call("subscribe", {"symbol": "BTCUSDT"})
+    base, start = now_ms(), time.monotonic()
+    published: list[float] = []
+    for i in range(5):
+        target = start + i + (0.09 if i % 2 == 0 else 0.0)
+        await hub_env.hub.sleep(max(0.0, target - time.monotonic()))
+        published.append(time.monotonic())
+        await hub_env.publish(point("BTCUSDT", base + i * 1000, 100.0 + i))
+    await client.next("price_update", 5, timeout=5)
+    received = [at for at, _ in client.events["price_update"]]
+    lags = [got - sent for got, sent in zip(received, published, strict=True)]
+    assert max(lags) < 0.07, lags
+
+
 async def _last_price(updates: list[dict[str, float]]) -> float | None:
     return updates[-1]["price"] if updates and updates[-1]["price"] == 125.0 else None
 
