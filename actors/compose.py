@@ -51,7 +51,9 @@ def build_embedded(
     """The whole tree in one process; `simulate` runs the local exchange in-process too."""
     specs: list[ChildSpec] = []
     if simulate:
-        sim = ExchangeSimulator(symbols=simulated_symbols)
+        sim = ExchangeSimulator(
+            symbols=simulated_symbols, history_seconds=2 * 3600
+        )  # ~100 MB bound
         port = _loopback_port()
         specs.append(
             ChildSpec(Resource("simulator", lambda: sim.start("127.0.0.1", port), sim.stop))
