@@ -32,8 +32,10 @@ class ThreadConnection:
 
     def __init__(self, path: str, name: str) -> None:
         self.path = path
+        self.name = name
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     def _connect(self) -> None:
         if self.path != ":memory:":
@@ -50,6 +52,9 @@ class ThreadConnection:
 
     async def open(self) -> None:
         """Open the connection on its thread; StoreError when the file cannot be opened."""
+        if self._closed:  # reopened after close(): the DbWriter does this to recover
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+            self._closed = False
         if self._conn is None:
             await self._submit(lambda: self._connect())
 
@@ -78,6 +83,7 @@ class ThreadConnection:
             except StoreError:
                 pass
         self._executor.shutdown(wait=True)
+        self._closed = True
 
 
 class Transaction:

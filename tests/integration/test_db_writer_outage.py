@@ -142,15 +142,6 @@ async def test_an_unwritable_sqlite_file_is_survived(
 
 
 async def test_a_closed_connection_is_survived(bus: MemoryBus, tmp_path: Path) -> None:
-    probe_store = open_store(f"sqlite:///{tmp_path / 'probe.db'}", IntervalScheme())
-    await probe_store.open()
-    await probe_store.close()
-    try:
-        await probe_store.open()
-    except RuntimeError as exc:
-        pytest.skip(f"SqliteStore cannot be opened again after close(): {exc}")
-    await probe_store.close()
-
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}", IntervalScheme())
     await store.open()
     writer = make_writer(bus, store, flush_seconds=0.3)
