@@ -5,9 +5,10 @@ from __future__ import annotations
 import msgspec
 
 
-class PricePoint(msgspec.Struct, frozen=True, array_like=True):
+class PricePoint(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One price of one symbol for one second: `ts` is the exchange event time in epoch ms.
 
+    Atomic fields only, so `gc=False` is safe (and builds points ~30% faster).
     `pct` is the exchange's own 24-hour change in percent (miniTicker `(c-o)/o`, ticker `P`),
     None where unknown (backfilled points). `backfill` marks points recovered from REST klines.
     """

@@ -105,7 +105,8 @@ class TickerDecoder:
         self.last_second[symbol] = second
         if 0 <= last < second - 1:
             self.gaps.append((symbol, last + 1, second - 1))
-        pct = (price - opened) / opened * 100.0 if opened > 0.0 else None
+        # the exchange's own 24hrTicker `P` has 3 decimals; more would only cost storage
+        pct = round((price - opened) / opened * 100.0, 3) if opened > 0.0 else None
         self.points.append(PricePoint(symbol, event_ms, price, pct))
         if event_ms > self.last_event_ms:
             self.last_event_ms = event_ms
