@@ -4,9 +4,7 @@ a running app on a free port."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from actors.store import IntervalScheme, Store, open_store
-from tests.helpers import free_port
+from tests.helpers import PrivateRedis
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -39,36 +37,15 @@ def redis_url() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("no Redis: nothing answers on 127.0.0.1:6379 and redis-server is not on PATH")
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="bs-redis-")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not _answers(url):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.skip(f"redis-server from PATH did not start on port {port}")
-        time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(workdir, ignore_errors=True)
+    server = PrivateRedis(Path(tempfile.mkdtemp(prefix="bs-redis-")))
+    try:
+        server.start()
+    except AssertionError as exc:
+        server.kill()
+        pytest.skip(f"redis-server from PATH did not start: {exc}")
+    yield server.url
+    server.kill()
+    shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 @dataclass

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
+
+import pytest
+import redis as redis_sync
+import redis.asyncio as aioredis
 
 from actors.config import Settings
 
@@ -47,3 +54,73 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+class PrivateRedis:
+    """A redis-server of this test alone, on its own port, that the test may stop and restart."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not on PATH")
+        self.binary = binary
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def answers(self) -> bool:
+        try:
+            client = redis_sync.Redis(port=self.port, socket_connect_timeout=0.2)
+            with client:
+                return bool(client.ping())
+        except redis_sync.RedisError:
+            return False
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self.answers():
+            assert self.proc.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+
+    def client(self) -> aioredis.Redis:
+        return aioredis.Redis(port=self.port)
+
+    def shutdown(self, *, save: bool = False) -> None:
+        """`redis-cli shutdown nosave` (or `save`), then wait for the process to be gone."""
+        how = "save" if save else "nosave"
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "shutdown", how],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        if self.proc is not None:
+            self.proc.wait(10)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None

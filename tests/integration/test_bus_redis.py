@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +18,7 @@ from actors import metrics
 from actors.bus.redis import BusUnavailable, RedisBus
 from actors.messages import PricePoint
 from tests.conftest import RedisHandle
-from tests.helpers import eventually, free_port
+from tests.helpers import PrivateRedis, eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -258,56 +256,17 @@ async def test_consumer_killed_mid_stream_loses_nothing(redis: RedisHandle, tmp_
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[str, object]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not on PATH")
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        procs.append(
-            subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp_path),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-
-    def stop() -> None:
-        procs[-1].kill()
-        procs[-1].wait(10)
-
-    class Control:
-        pass
-
-    control = Control()
-    control.start = start  # type: ignore[attr-defined]
-    control.stop = stop  # type: ignore[attr-defined]
-    start()
-    yield f"redis://127.0.0.1:{port}/0", control
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.kill()
 
 
 async def test_survives_a_redis_restart(
-    private_redis: tuple[str, object], caplog: pytest.LogCaptureFixture
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url, control = private_redis
+    url, control = private_redis.url, private_redis
     probe = aioredis.Redis.from_url(url)
     await eventually(lambda: _pings(probe), timeout=10, what="private redis")
     bus = RedisBus.from_url(url, "t:", backoff_cap=0.2, publish_timeout=0.5)
@@ -318,7 +277,7 @@ async def test_survives_a_redis_restart(
         assert len(await read_all(sub, 3)) == 3
         assert len(await read_all(tail, 3, ack=False)) == 3
 
-        control.stop()  # type: ignore[attr-defined]
+        control.kill()
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="actors.bus.redis"):
             assert await sub.read(0.3) is None
@@ -334,7 +293,7 @@ async def test_survives_a_redis_restart(
         with pytest.raises(BusUnavailable):
             await bus.tail()
 
-        control.start()  # type: ignore[attr-defined]
+        control.start()
         await eventually(lambda: _pings(probe), timeout=10, what="private redis back")
         sent = points(4, "AFTERUSDT")
         await bus.publish(sent)  # the restarted Redis is empty: stream and group are recreated
