@@ -11,6 +11,19 @@ from actors.bus.base import Batch
 from actors.messages import PricePoint
 
 
+async def _get(queue: asyncio.Queue[Batch], timeout: float) -> Batch | None:
+    """The next batch, waiting up to `timeout`; a batch already queued is returned even when
+    `timeout` is 0 (`wait_for(get(), 0)` would cancel the get before it ran)."""
+    try:
+        return queue.get_nowait()
+    except asyncio.QueueEmpty:
+        pass
+    try:
+        return await asyncio.wait_for(queue.get(), timeout)
+    except TimeoutError:
+        return None
+
+
 class _GroupSubscription:
     """At-least-once within the process: unacked batches are delivered again after `group()`."""
 
@@ -25,9 +38,8 @@ class _GroupSubscription:
     async def read(self, timeout: float) -> Batch | None:
         if self.redeliver:
             return self.redeliver.pop(0)
-        try:
-            batch = await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
+        batch = await _get(self.queue, timeout)
+        if batch is None:
             return None
         batch.token = next(self._ids)
         self.pending[batch.token] = batch
@@ -55,10 +67,7 @@ class _TailSubscription:
         self.queue.put_nowait(batch)
 
     async def read(self, timeout: float) -> Batch | None:
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
-            return None
+        return await _get(self.queue, timeout)
 
     async def ack(self, batch: Batch) -> None:
         return None

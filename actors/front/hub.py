@@ -58,10 +58,13 @@ class BroadcastHub(Actor[None]):
         super().__init__(name, mailbox_size=1)
         self.bus = bus
         self.throttle = throttle
-        # A new point arriving up to 10% early is sent at once: a once-a-second series whose
-        # arrivals jitter must not be held, or the hold becomes a delay that keeps growing.
-        # Points already held wait the full throttle.
-        self._jitter = 0.1 * throttle
+        # A point is sent at once when its *exchange* time is a throttle past the last one sent
+        # (50 ms of slack for the exchange's own timer): anchoring on arrival or send times
+        # instead turns one early or late arrival into a hold that delays every later second.
+        # Only a point within the same throttle window of exchange time is held, then sent
+        # (latest wins) once the throttle has passed on the wall clock.
+        self._gap_ms = int(throttle * 1000) - 50
+        self._last_ts: dict[str, int] = {}
         self.list_period = list_period
         # the store holds an interval's last points only after the DbWriter's next flush
         self.interval_close_delay = (
@@ -205,7 +208,7 @@ class BroadcastHub(Actor[None]):
             await subscription.close()
 
     def _wait_time(self) -> float:
-        due = self._next_due
+        due = self._next_due if self._pending else float("inf")
         if self._dirty and self.lists.groups:
             due = min(due, self._list_due)
         return min(0.5, max(0.0, due - time.monotonic()))
@@ -229,12 +232,14 @@ class BroadcastHub(Actor[None]):
             self._interval_of[symbol] = start
             if symbol not in rooms:
                 continue
-            due = self._last_sent.get(symbol, 0.0) + self.throttle - self._jitter
-            if now >= due and symbol not in self._pending:
+            last_ts = self._last_ts.get(symbol)
+            if last_ts is None or point.ts >= last_ts + self._gap_ms:
+                self._pending.pop(symbol, None)  # superseded by a newer second
                 await self._emit_price(point, rooms[symbol].values())
-                self._last_sent[symbol] = now
+                self._last_sent[symbol], self._last_ts[symbol] = now, point.ts
             else:
                 self._pending[symbol] = point
+                due = self._last_sent.get(symbol, 0.0) + self.throttle
                 self._next_due = min(self._next_due, due)
         if closed:
             self.spawn(self._intervals_closed(closed), "interval-close")
@@ -254,7 +259,7 @@ class BroadcastHub(Actor[None]):
                 members = rooms.get(symbol)
                 if members:
                     await self._emit_price(point, members.values())
-                    self._last_sent[symbol] = now
+                    self._last_sent[symbol], self._last_ts[symbol] = now, point.ts
             self._next_due = next_due
         if self._dirty and now >= self._list_due:
             await self._emit_lists()
