@@ -60,7 +60,10 @@ class Supervisor(Child):
         self.period = period
         self.log = logging.LoggerAdapter(logging.getLogger(f"actors.{name}"), {"actor": name})
         self._links: list[ExitCallback] = []
-        self._exits: asyncio.Queue[tuple[Child, BaseException]] = asyncio.Queue()
+        # a child reports at most once per life (then waits for its restart), so this bound holds
+        self._exits: asyncio.Queue[tuple[Child, BaseException]] = asyncio.Queue(
+            maxsize=max(1, len(children))
+        )
         self._restarts: deque[float] = deque()
         self._task: asyncio.Task[None] | None = None
         self._started: list[ChildSpec] = []
