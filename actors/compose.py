@@ -14,35 +14,26 @@ import socket
 from actors.bus.memory import MemoryBus
 from actors.cache.base import PriceCache
 from actors.cache.memory import MemoryCache
-from actors.cache.reader import PriceReader
 from actors.cache.redis import RedisCache
 from actors.cache.writer import CacheWriter
 from actors.config import Settings
 from actors.core.resource import Resource
 from actors.core.supervisor import ChildSpec, Supervisor
-from actors.db_writer import DbWriter
+from actors.db_writer import STOP_TIMEOUT, DbWriter
 from actors.feed.reader import build_feed_reader
 from actors.feed.rest_gate import RestGate
 from actors.feed.seeder import SymbolSeeder
 from actors.feed.status import FeedStatusBoard
-from actors.front.app import FrontDeps, build_app
-from actors.front.hub import BroadcastHub
+from actors.front.assembly import front_children
 from actors.front.rest.system import ReadinessCheck
-from actors.front.server import FrontServer
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import IntervalScheme, open_store
-
-DB_WRITER_SHUTDOWN = 45.0
 
 
 def _loopback_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def _nothing() -> None:
-    return None
 
 
 def build_embedded(
@@ -69,7 +60,7 @@ def build_embedded(
     cache: PriceCache
     if settings.redis.url is not None:
         redis_cache = RedisCache.from_url(settings.redis.url, settings.redis_prefix)
-        specs.append(ChildSpec(Resource("cache", _nothing, redis_cache.close)))
+        specs.append(ChildSpec(Resource("cache", closer=redis_cache.close)))
         cache = redis_cache
     else:
         cache = MemoryCache()
@@ -78,20 +69,16 @@ def build_embedded(
         bus, store, flush_seconds=settings.db_flush_seconds, retention_days=settings.retention_days
     )
     cache_writer = CacheWriter(bus, cache, scheme)
-    reader = PriceReader(cache, store, scheme)
-    hub = BroadcastHub(bus, reader, store, scheme, settings)
     board = FeedStatusBoard()
-    deps = FrontDeps(
-        settings=settings,
+    front = front_children(
+        settings,
+        scheme,
+        bus=bus,
         store=store,
-        reader=reader,
-        feed_status=board,
         cache=cache,
-        hub=hub,
+        feed_status=board,
         readiness=(ReadinessCheck("db-writer", db_writer.ready),),
     )
-    app = build_app(settings, deps)
-    hub.attach(app)
     gate = RestGate()
     readers = [
         build_feed_reader(
@@ -100,12 +87,9 @@ def build_embedded(
         for k in range(settings.feed_shards)
     ]
     specs += [
-        ChildSpec(db_writer, shutdown=DB_WRITER_SHUTDOWN),
+        ChildSpec(db_writer, shutdown=STOP_TIMEOUT),
         ChildSpec(cache_writer),
-        # the hub after the server, so it stops first and closes its clients (and pending
-        # long-polls) itself instead of the server waiting them out
-        ChildSpec(FrontServer(app, settings.host, settings.port)),
-        ChildSpec(hub),
+        *front,
         ChildSpec(SymbolSeeder(store, settings.binance_rest_url, gate, notify=readers)),
         ChildSpec(
             Supervisor("feed", [ChildSpec(r) for r in readers], max_restarts=10, period=60.0)

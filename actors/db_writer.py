@@ -16,6 +16,8 @@ from actors.messages import PricePoint
 from actors.store.base import Store, StoreError
 
 GROUP = "db-writer"
+# Drain-and-flush budget on stop; below supervisor.conf's stopwaitsecs=60 for db-writer.
+STOP_TIMEOUT = 45.0
 DAY_MS = 86_400_000
 
 Key = tuple[str, int]

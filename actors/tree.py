@@ -16,7 +16,6 @@ import redis.asyncio as aioredis
 
 from actors import metrics
 from actors.bus.redis import RedisBus
-from actors.cache.reader import PriceReader
 from actors.cache.redis import RedisCache
 from actors.cache.writer import CacheWriter
 from actors.config import Settings
@@ -27,15 +26,12 @@ from actors.feed.rest_gate import RestGate
 from actors.feed.seeder import SymbolSeeder
 from actors.feed.status import FeedStatusBoard
 from actors.feed.status_redis import RedisFeedStatus, RedisFeedStatusPublisher
-from actors.front.app import FrontDeps, build_app
-from actors.front.hub import BroadcastHub
-from actors.front.server import FrontServer
+from actors.front.assembly import front_children
 from actors.store import IntervalScheme, Store, open_store
 
 log = logging.getLogger("actors.tree")
 
 METRICS_OFFSETS = {"front": 0, "cache-writer": 1, "db-writer": 2, "feed": 10}
-DB_WRITER_SHUTDOWN = 45.0  # below supervisor.conf's stopwaitsecs=60 for db-writer
 
 
 def metrics_port(settings: Settings, name: str, shard: tuple[int, int]) -> int:
@@ -68,7 +64,7 @@ class _Parts:
         self.port = metrics_port(settings, name, shard)
         self.specs: list[ChildSpec] = []
         self._metrics_served = False
-        self.specs.append(ChildSpec(Resource("metrics", self._serve_metrics, _nothing)))
+        self.specs.append(ChildSpec(Resource("metrics", self._serve_metrics)))
 
     async def _serve_metrics(self) -> None:
         if self._metrics_served:
@@ -89,22 +85,18 @@ class _Parts:
 
     def bus(self) -> RedisBus:
         bus = RedisBus.from_url(self.url, self.prefix)
-        self.specs.append(ChildSpec(Resource("bus", _nothing, bus.close)))
+        self.specs.append(ChildSpec(Resource("bus", closer=bus.close)))
         return bus
 
     def cache(self) -> RedisCache:
         cache = RedisCache.from_url(self.url, self.prefix)
-        self.specs.append(ChildSpec(Resource("cache", _nothing, cache.close)))
+        self.specs.append(ChildSpec(Resource("cache", closer=cache.close)))
         return cache
 
     def client(self) -> aioredis.Redis:
         client = aioredis.Redis.from_url(self.url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self.specs.append(ChildSpec(Resource("redis", _nothing, client.aclose)))
+        self.specs.append(ChildSpec(Resource("redis", closer=client.aclose)))
         return client
-
-
-async def _nothing() -> None:
-    return None
 
 
 def build_feed(settings: Settings, shard: tuple[int, int]) -> Supervisor:
@@ -132,7 +124,7 @@ def build_cache_writer(settings: Settings) -> Supervisor:
 
 def build_db_writer(settings: Settings) -> Supervisor:
     """The bus group `db-writer` → batched, idempotent store writes; flushes on TERM."""
-    from actors.db_writer import DbWriter
+    from actors.db_writer import STOP_TIMEOUT, DbWriter
 
     parts = _Parts(settings, "db-writer", (0, 1))
     store, bus = parts.store(), parts.bus()
@@ -143,7 +135,7 @@ def build_db_writer(settings: Settings) -> Supervisor:
         retention_days=settings.retention_days,
         consumer="db-writer",
     )
-    parts.specs.append(ChildSpec(writer, shutdown=DB_WRITER_SHUTDOWN))
+    parts.specs.append(ChildSpec(writer, shutdown=STOP_TIMEOUT))
     return Supervisor("db-writer", parts.specs)
 
 
@@ -151,22 +143,11 @@ def build_front(settings: Settings) -> Supervisor:
     """REST + Socket.IO on PORT; tails the bus (no group), so several fronts can run at once."""
     parts = _Parts(settings, "front", (0, 1))
     store, bus, cache, client = parts.store(), parts.bus(), parts.cache(), parts.client()
-    reader = PriceReader(cache, store, parts.scheme)
-    hub = BroadcastHub(bus, reader, store, parts.scheme, settings)
     feed_status = RedisFeedStatus(client, parts.prefix)
-    deps = FrontDeps(
-        settings=settings,
-        store=store,
-        reader=reader,
-        feed_status=feed_status,
-        cache=cache,
-        hub=hub,
-        readiness=(),  # /readyz already probes the store, the cache and the feed heartbeats
+    # /readyz already probes the store, the cache and the feed heartbeats
+    parts.specs += front_children(
+        settings, parts.scheme, bus=bus, store=store, cache=cache, feed_status=feed_status
     )
-    app = build_app(settings, deps)
-    hub.attach(app)
-    server = FrontServer(app, settings.host, settings.port)
-    parts.specs += [ChildSpec(server), ChildSpec(hub)]  # the hub stops first, closing its clients
     return Supervisor("front", parts.specs)
 
 

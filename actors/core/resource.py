@@ -12,20 +12,23 @@ from actors.core.actor import Actor
 
 
 class Resource(Actor[None]):
-    """Calls `opener` on start (and again on a restart) and `closer` on stop."""
+    """Calls `opener` on start (and again on a restart) and `closer` on stop; either may be
+    absent (a client that connects lazily needs only closing)."""
 
     def __init__(
         self,
         name: str,
-        opener: Callable[[], Awaitable[object]],
-        closer: Callable[[], Awaitable[object]],
+        opener: Callable[[], Awaitable[object]] | None = None,
+        closer: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__(name, mailbox_size=1)
         self._opener = opener
         self._closer = closer
 
     async def on_start(self) -> None:
-        await self._opener()
+        if self._opener is not None:
+            await self._opener()
 
     async def on_stop(self) -> None:
-        await self._closer()
+        if self._closer is not None:
+            await self._closer()
