@@ -27,7 +27,7 @@ from actors.feed.status import FeedStatusBoard
 from actors.front.assembly import front_children
 from actors.front.rest.system import ReadinessCheck
 from actors.simulator.exchange import ExchangeSimulator
-from actors.store import IntervalScheme, open_store
+from actors.store import open_store
 
 
 def _loopback_port() -> int:
@@ -54,7 +54,7 @@ def build_embedded(
             binance_ws_url=f"ws://127.0.0.1:{port}",
             binance_rest_url=f"http://127.0.0.1:{port}",
         )
-    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    scheme = settings.interval_scheme
     store = open_store(settings.database_url, scheme)
     specs.append(ChildSpec(Resource("store", store.open, store.close)))
     cache: PriceCache

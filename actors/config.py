@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from actors.store.intervals import IntervalScheme
+
 T = TypeVar("T")
 
 
@@ -100,6 +102,11 @@ class Settings:
     feed_max_reconnects: int = 10
     feed_backoff_max_seconds: float = 10.0
     jwt_secret_generated: bool = False
+
+    @property
+    def interval_scheme(self) -> IntervalScheme:
+        """The 4-hour interval arithmetic these settings describe (DESIGN §4)."""
+        return IntervalScheme(self.interval_hours, self.interval_offset_hours)
 
     @property
     def production(self) -> bool:

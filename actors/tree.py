@@ -27,7 +27,7 @@ from actors.feed.seeder import SymbolSeeder
 from actors.feed.status import FeedStatusBoard
 from actors.feed.status_redis import RedisFeedStatus, RedisFeedStatusPublisher
 from actors.front.assembly import front_children
-from actors.store import IntervalScheme, Store, open_store
+from actors.store import Store, open_store
 
 log = logging.getLogger("actors.tree")
 
@@ -60,7 +60,7 @@ class _Parts:
         self.settings = settings
         self.url = redis_url(settings)
         self.prefix = settings.redis_prefix
-        self.scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+        self.scheme = settings.interval_scheme
         self.port = metrics_port(settings, name, shard)
         self.specs: list[ChildSpec] = []
         self._metrics_served = False

@@ -11,7 +11,7 @@ from actors.config import Settings
 from actors.feed.protocol import EXCHANGE_INFO_DECODER, ExchangeInfo
 from actors.feed.rest_gate import RestError, RestGate
 from actors.messages import NewSymbol
-from actors.store import IntervalScheme, Store, StoreError, open_store
+from actors.store import Store, StoreError, open_store
 
 DISCOVERY_FAULTS = (aiohttp.ClientError, OSError, TimeoutError, RestError, msgspec.DecodeError)
 
@@ -47,7 +47,7 @@ async def seed_symbols(
 
 async def seed_symbols_command(settings: Settings) -> int:
     """`binance-stats seed-symbols`: 0 on success, 1 when the exchange or the store fails."""
-    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    scheme = settings.interval_scheme
     store = open_store(settings.database_url, scheme)
     try:
         await store.open()

@@ -14,7 +14,7 @@ from enum import Enum
 from actors.config import Settings
 from actors.front.auth import PasswordHasher
 from actors.messages import User
-from actors.store import IntervalScheme, open_store
+from actors.store import open_store
 from actors.store.base import DuplicateError, Store, StoreError
 
 log = logging.getLogger("actors.front.admin")
@@ -98,7 +98,7 @@ async def create_admin_command(settings: Settings, email: str, password: str, na
         return 2
     store = open_store(
         settings.database_url,
-        IntervalScheme(settings.interval_hours, settings.interval_offset_hours),
+        settings.interval_scheme,
     )
     hasher = PasswordHasher(settings.bcrypt_salt_rounds, workers=1)
     try:

@@ -31,7 +31,6 @@ from actors.front.rest.symbols import SymbolsApi
 from actors.front.rest.system import HubStats, ReadinessCheck, SystemApi
 from actors.front.rest.users import UsersApi
 from actors.store.base import Store, StoreError
-from actors.store.intervals import IntervalScheme
 
 log = logging.getLogger("actors.front.app")
 
@@ -125,7 +124,7 @@ def build_app(settings: Settings, deps: FrontDeps | None = None) -> web.Applicat
 
 
 def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> list[Endpoint]:
-    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    scheme = settings.interval_scheme
     hasher = PasswordHasher(settings.bcrypt_salt_rounds)
     tokens = TokenService.from_settings(settings)
     limiter = LoginLimiter()

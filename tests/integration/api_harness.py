@@ -21,7 +21,6 @@ from actors.front.auth import PasswordHasher
 from actors.front.hub import BroadcastHub
 from actors.front.rest.system import ReadinessCheck
 from actors.store.base import Store
-from actors.store.intervals import IntervalScheme
 from tests.helpers import make_settings
 
 ServeApp = Callable[[web.Application], Awaitable[str]]
@@ -148,7 +147,7 @@ async def running_api(
     With `socket_io` the real BroadcastHub is attached to the same app (as the composition does).
     """
     settings = make_settings(**env)
-    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    scheme = settings.interval_scheme
     cache = MemoryCache()
     feed = FeedStatusBoard()
     counts = HubCounts()

@@ -159,7 +159,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def _document() -> dict[str, Any]:
     """The OpenAPI document of the app as the fixture builds it (nothing is opened or served)."""
     settings = make_settings()
-    scheme = IntervalScheme(settings.interval_hours, settings.interval_offset_hours)
+    scheme = settings.interval_scheme
     store = open_store("sqlite:///unused.db", scheme)
     cache = MemoryCache()
     deps = FrontDeps(
