@@ -7,6 +7,7 @@ from the price's exchange time to receipt. A run is a paced phase then a saturat
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing as mp
 import time
@@ -305,3 +306,31 @@ def print_table(title: str, rows: list[Row]) -> None:
             f"{row.kind:6} {row.clients:7d} {row.delivered:9.0f} {row.p50:7.1f} {row.p99:7.1f} "
             f"{row.cpu * 100:6.0f} {row.kb_per_client:9.1f} {row.saturation:10.0f} {ratio:9.2f}"
         )
+
+
+def main(
+    doc: str,
+    title: str,
+    *,
+    mode: str,
+    per_client: int,
+    sizes: list[int],
+    phases: tuple[float, float],
+    quick_phases: tuple[float, float],
+) -> None:
+    """The command line both fan-out benchmarks share: `--quick`, `--clients N ...`; for each
+    size the bare baseline then the hub, printed as they finish and as one table."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--clients", type=int, nargs="*")
+    args = parser.parse_args()
+    chosen = args.clients or ([100, 1000] if args.quick else sizes)
+    paced, saturate = quick_phases if args.quick else phases
+    rows: list[Row] = []
+    for clients in chosen:
+        for kind in ("bare", "hub"):
+            rows.append(
+                measure(kind, mode, clients, per_client=per_client, paced=paced, saturate=saturate)
+            )
+            print(rows[-1], flush=True)
+    print_table(title, rows)
