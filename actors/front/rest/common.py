@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -42,6 +42,10 @@ class Endpoint:
     media: str = "envelope"
     description: str = ""
     query_enums: Mapping[str, Sequence[object]] = field(default_factory=dict)
+
+    def alias(self, path: str, summary: str) -> Endpoint:
+        """The same operation served (and documented) under another path too."""
+        return replace(self, path=path, summary=summary)
 
     @property
     def full_path(self) -> str:

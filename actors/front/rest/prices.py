@@ -51,30 +51,32 @@ class PricesApi:
             "The symbol's last `limit` interval aggregates, the open one included, oldest first; "
             "with `intervalHour`, only intervals starting at that hour."
         )
+        latest = Endpoint(
+            "GET",
+            "/price-data/{symbol}/latest",
+            self.latest,
+            "Latest price",
+            tag,
+            data=PriceItem,
+            errors=(404,),
+        )
+        recent_intervals = Endpoint(
+            "GET",
+            "/price-data/recent",
+            self.recent,
+            "Recent intervals (dashboard form)",
+            tag,
+            query=RecentQuery,
+            query_enums=hours,
+            data=list[IntervalAggregate],
+            errors=(400, 404),
+            description=recent,
+        )
         return [
-            Endpoint(
-                "GET",
-                "/price-data/recent",
-                self.recent,
-                "Recent intervals (dashboard form)",
-                tag,
-                query=RecentQuery,
-                query_enums=hours,
-                data=list[IntervalAggregate],
-                errors=(400, 404),
-                description=recent,
-            ),
-            Endpoint(
-                "GET",
+            recent_intervals,
+            recent_intervals.alias(
                 "/price-data/aggregated",
-                self.recent,
                 "Recent intervals (dashboard form, same as /price-data/recent)",
-                tag,
-                query=RecentQuery,
-                query_enums=hours,
-                data=list[IntervalAggregate],
-                errors=(400, 404),
-                description=recent,
             ),
             Endpoint(
                 "GET",
@@ -86,15 +88,7 @@ class PricesApi:
                 description="open, high, low, last, change, changePercent and count over the last "
                 "24 hours of the stored series.",
             ),
-            Endpoint(
-                "GET",
-                "/price-data/current/{symbol}",
-                self.latest,
-                "Latest price (dashboard alias)",
-                tag,
-                data=PriceItem,
-                errors=(404,),
-            ),
+            latest.alias("/price-data/current/{symbol}", "Latest price (dashboard alias)"),
             Endpoint(
                 "GET",
                 "/price-data/{symbol}",
@@ -106,15 +100,7 @@ class PricesApi:
                 errors=(400, 404),
                 description="Oldest first; the last hour by default, at most 24 hours.",
             ),
-            Endpoint(
-                "GET",
-                "/price-data/{symbol}/latest",
-                self.latest,
-                "Latest price",
-                tag,
-                data=PriceItem,
-                errors=(404,),
-            ),
+            latest,
             Endpoint(
                 "GET",
                 "/price-data/{symbol}/intervals",

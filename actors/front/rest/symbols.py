@@ -49,7 +49,14 @@ class SymbolsApi:
         self.guard = guard
 
     def endpoints(self) -> list[Endpoint]:
-        names = list[str]
+        name_list = Endpoint(
+            "GET",
+            "/symbols/list",
+            self.list_names,
+            "Active symbol names only",
+            "Symbols",
+            data=list[str],
+        )
         return [
             Endpoint(
                 "GET",
@@ -61,22 +68,8 @@ class SymbolsApi:
                 data=list[SymbolRecord],
                 errors=(400,),
             ),
-            Endpoint(
-                "GET",
-                "/symbols/list",
-                self.list_names,
-                "Active symbol names only",
-                "Symbols",
-                data=names,
-            ),
-            Endpoint(
-                "GET",
-                "/symbols/active",
-                self.list_names,
-                "Active symbol names (dashboard alias)",
-                "Symbols",
-                data=names,
-            ),
+            name_list,
+            name_list.alias("/symbols/active", "Active symbol names (dashboard alias)"),
             Endpoint(
                 "POST",
                 "/symbols/bulk",

@@ -41,31 +41,21 @@ class UsersApi:
             "Creates an account with role `user`; a `role` in the body is ignored "
             "(admins come from `binance-stats create-admin`)."
         )
+        registration = Endpoint(
+            "POST",
+            "/users/register",
+            self.register,
+            "Register a new user",
+            "Users",
+            body=RegisterBody,
+            data=UserView,
+            status=201,
+            errors=(400, 409, 413, 415),
+            description=register,
+        )
         return [
-            Endpoint(
-                "POST",
-                "/users/register",
-                self.register,
-                "Register a new user",
-                "Users",
-                body=RegisterBody,
-                data=UserView,
-                status=201,
-                errors=(400, 409, 413, 415),
-                description=register,
-            ),
-            Endpoint(
-                "POST",
-                "/users/create",
-                self.register,
-                "Register a new user (dashboard alias)",
-                "Users",
-                body=RegisterBody,
-                data=UserView,
-                status=201,
-                errors=(400, 409, 413, 415),
-                description=register,
-            ),
+            registration,
+            registration.alias("/users/create", "Register a new user (dashboard alias)"),
             Endpoint(
                 "POST",
                 "/users/login",
