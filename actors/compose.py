@@ -15,11 +15,9 @@ from actors.bus.memory import MemoryBus
 from actors.cache.base import PriceCache
 from actors.cache.memory import MemoryCache
 from actors.cache.redis import RedisCache
-from actors.cache.writer import CacheWriter
 from actors.config import Settings
 from actors.core.resource import Resource
 from actors.core.supervisor import ChildSpec, Supervisor
-from actors.db_writer import STOP_TIMEOUT, DbWriter
 from actors.feed.reader import build_feed_reader
 from actors.feed.rest_gate import RestGate
 from actors.feed.seeder import SymbolSeeder
@@ -27,6 +25,8 @@ from actors.feed.status import FeedStatusBoard
 from actors.front.assembly import front_children
 from actors.front.rest.system import ReadinessCheck
 from actors.simulator.exchange import ExchangeSimulator
+from actors.sinks.cache_writer import CacheWriter
+from actors.sinks.db_writer import STOP_TIMEOUT, DbWriter
 from actors.store import open_store
 
 

@@ -17,7 +17,6 @@ import redis.asyncio as aioredis
 from actors import metrics
 from actors.bus.redis import RedisBus
 from actors.cache.redis import RedisCache
-from actors.cache.writer import CacheWriter
 from actors.config import Settings
 from actors.core.resource import Resource
 from actors.core.supervisor import ChildSpec, Supervisor
@@ -27,6 +26,7 @@ from actors.feed.seeder import SymbolSeeder
 from actors.feed.status import FeedStatusBoard
 from actors.feed.status_redis import RedisFeedStatus, RedisFeedStatusPublisher
 from actors.front.assembly import front_children
+from actors.sinks.cache_writer import CacheWriter
 from actors.store import Store, open_store
 
 log = logging.getLogger("actors.tree")
@@ -124,7 +124,7 @@ def build_cache_writer(settings: Settings) -> Supervisor:
 
 def build_db_writer(settings: Settings) -> Supervisor:
     """The bus group `db-writer` → batched, idempotent store writes; flushes on TERM."""
-    from actors.db_writer import STOP_TIMEOUT, DbWriter
+    from actors.sinks.db_writer import STOP_TIMEOUT, DbWriter
 
     parts = _Parts(settings, "db-writer", (0, 1))
     store, bus = parts.store(), parts.bus()

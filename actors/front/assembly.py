@@ -15,9 +15,9 @@ from actors.config import Settings
 from actors.core.supervisor import ChildSpec
 from actors.feed.status import FeedStatus
 from actors.front.app import FrontDeps, build_app
-from actors.front.hub import BroadcastHub
 from actors.front.rest.system import ReadinessCheck
 from actors.front.server import FrontServer
+from actors.front.sio.hub import BroadcastHub
 from actors.store import IntervalScheme, Store
 
 

@@ -24,9 +24,9 @@ from aiohttp import web
 from actors.bus.memory import MemoryBus
 from actors.cache.memory import MemoryCache
 from actors.cache.reader import PriceReader
-from actors.front.hub import BroadcastHub
-from actors.front.hub_payloads import list_price_item, price_item
-from actors.front.sio_codec import EncodedEvent
+from actors.front.sio.codec import EncodedEvent
+from actors.front.sio.hub import BroadcastHub
+from actors.front.sio.payloads import list_price_item, price_item
 from actors.messages import NewSymbol, PricePoint
 from actors.store import IntervalScheme, open_store
 from tests.helpers import make_settings

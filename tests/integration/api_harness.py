@@ -18,8 +18,8 @@ from actors.feed.status import FeedStatusBoard
 from actors.front.admin import make_admin
 from actors.front.app import FrontDeps, build_app
 from actors.front.auth import PasswordHasher
-from actors.front.hub import BroadcastHub
 from actors.front.rest.system import ReadinessCheck
+from actors.front.sio.hub import BroadcastHub
 from actors.store.base import Store
 from tests.helpers import make_settings
 

@@ -24,8 +24,8 @@ from actors.core.actor import Actor
 from actors.core.resource import Resource
 from actors.core.runtime import run_process, serve
 from actors.core.supervisor import ChildSpec, Supervisor
-from actors.db_writer import DbWriter
 from actors.messages import PricePoint
+from actors.sinks.db_writer import DbWriter
 from actors.store import IntervalScheme, open_store
 
 

@@ -19,7 +19,7 @@ from actors.cache.reader import PriceReader
 from actors.config import Settings
 from actors.feed.status import FeedStatusBoard
 from actors.front.app import FrontDeps, build_app
-from actors.front.hub import BroadcastHub
+from actors.front.sio.hub import BroadcastHub
 from actors.messages import IntervalAggregate, NewSymbol, PricePoint
 from actors.store import IntervalScheme, Store
 from tests.helpers import eventually, make_settings

@@ -12,10 +12,10 @@ from actors import metrics
 from actors.bus.memory import MemoryBus
 from actors.cache.memory import MemoryCache
 from actors.cache.redis import RedisCache
-from actors.cache.writer import CacheWriter
 from actors.core.actor import Child
 from actors.core.backoff import Backoff
 from actors.messages import PricePoint
+from actors.sinks.cache_writer import CacheWriter
 from actors.store.intervals import IntervalScheme
 from tests.conftest import RedisHandle
 from tests.helpers import PrivateRedis, eventually

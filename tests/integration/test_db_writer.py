@@ -13,8 +13,8 @@ import pytest
 from actors import metrics
 from actors.bus.memory import MemoryBus
 from actors.core.backoff import Backoff
-from actors.db_writer import DbWriter
 from actors.messages import PricePoint
+from actors.sinks.db_writer import DbWriter
 from actors.store.base import Store
 from tests.helpers import eventually
 

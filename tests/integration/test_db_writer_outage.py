@@ -16,8 +16,8 @@ from actors import metrics
 from actors.bus.memory import MemoryBus
 from actors.core.actor import Child
 from actors.core.backoff import Backoff
-from actors.db_writer import DbWriter
 from actors.messages import PricePoint
+from actors.sinks.db_writer import DbWriter
 from actors.store import IntervalScheme, StoreError, open_store
 from actors.store.base import Store
 from tests.helpers import eventually

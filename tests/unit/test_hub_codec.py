@@ -6,8 +6,9 @@ import msgspec
 import pytest
 from socketio import packet as sio_packet
 
-from actors.front.hub_lists import ListSubscriptions
-from actors.front.hub_requests import (
+from actors.front.sio.codec import EncodedEvent, text_frame
+from actors.front.sio.lists import ListSubscriptions
+from actors.front.sio.requests import (
     IntervalRequest,
     RequestError,
     SymbolsRequest,
@@ -15,7 +16,6 @@ from actors.front.hub_requests import (
     parse,
     parse_time_ms,
 )
-from actors.front.sio_codec import EncodedEvent, text_frame
 
 
 @pytest.mark.parametrize(("size", "header"), [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10)])

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from actors.cache.base import SERIES_WINDOW_MS
-from actors.front.hub_context import NAMESPACE, HubContext
-from actors.front.hub_payloads import history_items, price_item
-from actors.front.hub_requests import (
+from actors.front.sio.context import NAMESPACE, HubContext
+from actors.front.sio.payloads import history_items, price_item
+from actors.front.sio.requests import (
     IntervalRequest,
     RecentIntervalsRequest,
     RequestError,

@@ -1,7 +1,7 @@
 """BroadcastHub: the Socket.IO side of the front (DESIGN.md §2.5, seed-spec.md, seed-dashboard.md).
 
 python-socketio's AsyncServer on the front's aiohttp app (path /socket.io) speaks the protocol;
-the hub tails the bus and broadcasts, every message encoded once (`sio_codec`) and written by the
+the hub tails the bus and broadcasts, every message encoded once (`codec`) and written by the
 fast path (`fastpath`). Documented dialect: `price_update {symbol, price, timestamp}` to each
 symbol's room at most once per `throttle` seconds per symbol. List dialect: one
 `price_update {updates, timestamp}` per socket every `list_period` seconds, encoded once per
@@ -24,14 +24,14 @@ from actors.bus.base import Bus, Subscription
 from actors.cache.reader import PriceReader
 from actors.config import Settings
 from actors.core.actor import Actor
-from actors.front.fastpath import FastPath
-from actors.front.hub_context import NAMESPACE, HubContext, SymbolDirectory
-from actors.front.hub_lists import ListSubscriptions
-from actors.front.hub_payloads import list_price_item, price_item
-from actors.front.hub_requests import RequestError
-from actors.front.sio_codec import EncodedEvent
-from actors.front.sio_dashboard import ListDialect
-from actors.front.sio_documented import DocumentedDialect
+from actors.front.sio.codec import EncodedEvent
+from actors.front.sio.context import NAMESPACE, HubContext, SymbolDirectory
+from actors.front.sio.dashboard import ListDialect
+from actors.front.sio.documented import DocumentedDialect
+from actors.front.sio.fastpath import FastPath
+from actors.front.sio.lists import ListSubscriptions
+from actors.front.sio.payloads import list_price_item, price_item
+from actors.front.sio.requests import RequestError
 from actors.messages import PricePoint
 from actors.store.base import Store, StoreError
 from actors.store.intervals import IntervalScheme

@@ -10,10 +10,10 @@ import socketio
 
 from actors import metrics
 from actors.cache.reader import PriceReader
-from actors.front.fastpath import FastPath
-from actors.front.hub_payloads import ErrorPayload
-from actors.front.hub_requests import RequestError
-from actors.front.sio_codec import EncodedEvent
+from actors.front.sio.codec import EncodedEvent
+from actors.front.sio.fastpath import FastPath
+from actors.front.sio.payloads import ErrorPayload
+from actors.front.sio.requests import RequestError
 from actors.store.base import Store
 from actors.store.intervals import IntervalScheme
 

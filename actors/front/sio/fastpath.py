@@ -27,9 +27,9 @@ from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from actors import metrics
-from actors.front.sio_codec import EncodedEvent
+from actors.front.sio.codec import EncodedEvent
 
-log = logging.getLogger("actors.front.fastpath")
+log = logging.getLogger("actors.front.sio.fastpath")
 
 # A client whose socket buffer holds this much unsent data is not keeping up: further
 # messages to it are dropped (counted) rather than buffered without bound.

@@ -12,23 +12,23 @@ import asyncio
 import time
 from typing import Any
 
-from actors.front.hub_context import HubContext
-from actors.front.hub_lists import ListSubscriptions
-from actors.front.hub_payloads import (
+from actors.front.sio.codec import EncodedEvent
+from actors.front.sio.context import HubContext
+from actors.front.sio.lists import ListSubscriptions
+from actors.front.sio.payloads import (
     CurrentPrice,
     InitialItem,
     IntervalGroup,
     SeriesItem,
     history_items,
 )
-from actors.front.hub_requests import (
+from actors.front.sio.requests import (
     SymbolRequest,
     SymbolsRequest,
     normalize_symbol,
     normalize_symbols,
     parse,
 )
-from actors.front.sio_codec import EncodedEvent
 from actors.messages import IntervalAggregate
 from actors.store.intervals import HOUR_MS
 

@@ -1,0 +1,1 @@
+"""The bus's consumers that write somewhere: the DbWriter (store) and the CacheWriter (cache)."""
