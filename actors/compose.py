@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 
+from actors.bus.backfill_requests import MemoryBackfillRequests
 from actors.bus.memory import MemoryBus
 from actors.cache.base import PriceCache
 from actors.cache.memory import MemoryCache
@@ -55,7 +56,9 @@ def build_embedded(
             binance_rest_url=f"http://127.0.0.1:{port}",
         )
     scheme = settings.interval_scheme
-    store = open_store(settings.database_url, scheme)
+    store = open_store(
+        settings.database_url, scheme, sqlite_synchronous=settings.sqlite_synchronous
+    )
     specs.append(ChildSpec(Resource("store", store.open, store.close)))
     cache: PriceCache
     if settings.redis.url is not None:
@@ -64,9 +67,15 @@ def build_embedded(
         cache = redis_cache
     else:
         cache = MemoryCache()
-    bus = MemoryBus()
+    bus = MemoryBus(max_mb=settings.bus_max_mb)
+    backfill_requests = MemoryBackfillRequests()
     db_writer = DbWriter(
-        bus, store, flush_seconds=settings.db_flush_seconds, retention_days=settings.retention_days
+        bus,
+        store,
+        flush_seconds=settings.db_flush_seconds,
+        retention_days=settings.retention_days,
+        buffer_limit=settings.db_buffer_points,
+        backfill=backfill_requests,
     )
     cache_writer = CacheWriter(bus, cache, scheme)
     board = FeedStatusBoard()
@@ -82,7 +91,13 @@ def build_embedded(
     gate = RestGate()
     readers = [
         build_feed_reader(
-            settings, (k, settings.feed_shards), bus=bus, store=store, status=board, rest_gate=gate
+            settings,
+            (k, settings.feed_shards),
+            bus=bus,
+            store=store,
+            status=board,
+            rest_gate=gate,
+            backfill_requests=backfill_requests,
         )
         for k in range(settings.feed_shards)
     ]

@@ -90,6 +90,9 @@ class Settings:
     feed_shards: int = 1
     retention_days: int = 30
     db_flush_seconds: float = 5.0
+    db_buffer_points: int = 300_000
+    sqlite_synchronous: str = "normal"
+    bus_max_mb: float = 128.0
     cors_origins: tuple[str, ...] = ()
     frontend_url: str = ""
     log_level: str = "INFO"
@@ -260,6 +263,9 @@ class _Reader:
             feed_shards=self.int_in("FEED_SHARDS", 1, 1, 64),
             retention_days=self.int_in("RETENTION_DAYS", 30, 1, 3650),
             db_flush_seconds=self.float_in("DB_FLUSH_SECONDS", 5.0, 0.01, 3600),
+            db_buffer_points=self.int_in("DB_BUFFER_POINTS", 300_000, 1, 100_000_000),
+            sqlite_synchronous=self.choice("SQLITE_SYNCHRONOUS", "normal", ("normal", "full")),
+            bus_max_mb=self.float_in("BUS_MAX_MB", 128.0, 0.001, 1_048_576),
             cors_origins=origins,
             frontend_url=frontend,
             log_level=self.choice(

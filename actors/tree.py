@@ -79,7 +79,11 @@ class _Parts:
         log.info("metrics on http://127.0.0.1:%d/metrics", self.port)
 
     def store(self) -> Store:
-        store = open_store(self.settings.database_url, self.scheme)
+        store = open_store(
+            self.settings.database_url,
+            self.scheme,
+            sqlite_synchronous=self.settings.sqlite_synchronous,
+        )
         self.specs.append(ChildSpec(Resource("store", store.open, store.close)))
         return store
 
@@ -133,6 +137,7 @@ def build_db_writer(settings: Settings) -> Supervisor:
         store,
         flush_seconds=settings.db_flush_seconds,
         retention_days=settings.retention_days,
+        buffer_limit=settings.db_buffer_points,
         consumer="db-writer",
     )
     parts.specs.append(ChildSpec(writer, shutdown=STOP_TIMEOUT))

@@ -1,14 +1,26 @@
-"""In-process bus: bounded asyncio queues, one per group and one per tail reader."""
+"""In-process bus: per-group bounded buffers and per-tail bounded queues; publish never waits."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 from collections.abc import Sequence
 
 from actors import metrics
 from actors.bus.base import Batch
+from actors.bus.loss import Loss, LossLedger, LossView
 from actors.messages import PricePoint
+
+# Measured size of a PricePoint with its own int and floats (tracemalloc): the memory bound
+# of a group's buffer is applied as a number of points.
+POINT_BYTES = 170
+DEFAULT_MAX_MB = 128.0
+
+
+def max_points_for(max_mb: float) -> int:
+    """The points a buffer of `max_mb` megabytes holds (at least one)."""
+    return max(1, int(max_mb * 1024 * 1024 / POINT_BYTES))
 
 
 async def _get(queue: asyncio.Queue[Batch], timeout: float) -> Batch | None:
@@ -25,22 +37,49 @@ async def _get(queue: asyncio.Queue[Batch], timeout: float) -> Batch | None:
 
 
 class _GroupSubscription:
-    """At-least-once within the process: unacked batches are delivered again after `group()`."""
+    """At-least-once within the process: unacked batches are delivered again after `group()`.
 
-    def __init__(self, name: str, maxsize: int) -> None:
+    Unread batches wait in a buffer of at most `max_points` points; past it the oldest unread
+    batches are dropped and recorded in `ledger` (counted, logged, handed to the writer)."""
+
+    def __init__(self, name: str, max_points: int) -> None:
         self.name = name
-        self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=maxsize)
+        self.max_points = max_points
+        self.queue: collections.deque[Batch] = collections.deque()
+        self.queued_points = 0
         self.pending: dict[int, Batch] = {}
         self.redeliver: list[Batch] = []
+        self.ledger = LossLedger(name, where="memory bus")
+        self._ready = asyncio.Event()
         self._ids = itertools.count()
         metrics.BUS_PENDING.labels(name).set_function(lambda: len(self.pending))
+
+    def offer(self, batch: Batch) -> None:
+        """Queue a batch without waiting; drop the oldest unread ones past the bound."""
+        self.queue.append(batch)
+        self.queued_points += len(batch.points)
+        if self.queued_points > self.max_points and len(self.queue) > 1:
+            lost = Loss()
+            while self.queued_points > self.max_points and len(self.queue) > 1:
+                dropped = self.queue.popleft()
+                self.queued_points -= len(dropped.points)
+                lost.add(dropped.points)
+            self.ledger.record(lost)
+        self._ready.set()
 
     async def read(self, timeout: float) -> Batch | None:
         if self.redeliver:
             return self.redeliver.pop(0)
-        batch = await _get(self.queue, timeout)
-        if batch is None:
+        if not self.queue and timeout > 0:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                pass
+        if not self.queue:
             return None
+        batch = self.queue.popleft()
+        self.queued_points -= len(batch.points)
         batch.token = next(self._ids)
         self.pending[batch.token] = batch
         return batch
@@ -48,6 +87,10 @@ class _GroupSubscription:
     async def ack(self, batch: Batch) -> None:
         if isinstance(batch.token, int):
             self.pending.pop(batch.token, None)
+
+    async def take_losses(self) -> Loss | None:
+        self.ledger.report()
+        return self.ledger.take()
 
     async def close(self) -> None:
         return None
@@ -72,15 +115,21 @@ class _TailSubscription:
     async def ack(self, batch: Batch) -> None:
         return None
 
+    async def take_losses(self) -> Loss | None:
+        return None
+
     async def close(self) -> None:
         self.bus.tails.discard(self)
 
 
 class MemoryBus:
-    """The embedded-mode bus; `maxsize` bounds every queue (in batches)."""
+    """The embedded-mode bus. `publish` never waits: a group buffers up to `max_mb` megabytes
+    of unread points (`BUS_MAX_MB`) and drops its oldest past that (recorded for backfill);
+    a tail holds `maxsize` batches and drops its oldest (a front only wants the present)."""
 
-    def __init__(self, maxsize: int = 10_000) -> None:
+    def __init__(self, maxsize: int = 10_000, *, max_mb: float = DEFAULT_MAX_MB) -> None:
         self.maxsize = maxsize
+        self.max_points = max_points_for(max_mb)
         self.groups: dict[str, _GroupSubscription] = {}
         self.tails: set[_TailSubscription] = set()
         self._published = metrics.BUS_PUBLISHED.labels("memory")
@@ -90,7 +139,7 @@ class MemoryBus:
             return
         listed = list(points)
         for group in self.groups.values():
-            await group.queue.put(Batch(listed))
+            group.offer(Batch(listed))
         for tail in self.tails:
             tail.offer(Batch(listed))
         self._published.inc(len(listed))
@@ -98,7 +147,7 @@ class MemoryBus:
     async def group(self, name: str, consumer: str) -> _GroupSubscription:
         sub = self.groups.get(name)
         if sub is None:
-            sub = self.groups[name] = _GroupSubscription(name, self.maxsize)
+            sub = self.groups[name] = _GroupSubscription(name, self.max_points)
         sub.redeliver = sorted(
             sub.pending.values(), key=lambda b: b.token if isinstance(b.token, int) else 0
         )
@@ -108,6 +157,14 @@ class MemoryBus:
         sub = _TailSubscription(self, self.maxsize)
         self.tails.add(sub)
         return sub
+
+    async def losses(self) -> dict[str, LossView]:
+        """Each group that lost points: totals and what awaits its writer's backfill request."""
+        return {
+            name: group.ledger.view()
+            for name, group in self.groups.items()
+            if group.ledger.total.points
+        }
 
     async def close(self) -> None:
         self.tails.clear()

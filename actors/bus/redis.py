@@ -26,6 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from actors import metrics
 from actors.bus.base import Batch
+from actors.bus.loss import Loss, LossView
 from actors.core.backoff import Backoff
 from actors.messages import PricePoint
 
@@ -55,7 +56,7 @@ def decode_entry(fields: Mapping[Any, Any] | None) -> list[PricePoint] | None:
         return None
 
 
-def _entries(reply: Any) -> list[Entry]:
+def stream_entries(reply: Any) -> list[Entry]:
     """The entries of an XREAD/XREADGROUP reply on one stream (RESP2 list or RESP3 dict)."""
     if not reply:
         return []
@@ -65,7 +66,7 @@ def _entries(reply: Any) -> list[Entry]:
     return list(reply[0][1])
 
 
-class _Link:
+class RedisLink:
     """Shared fault handling: one warning per outage, capped backoff between attempts."""
 
     def __init__(self, what: str, backoff: Backoff) -> None:
@@ -100,7 +101,7 @@ class RedisGroupSubscription:
         self.consumer = consumer
         self._phase = "pending"
         self._cursor = "0-0"
-        self._link = _Link(f"bus group {name}/{consumer}", bus.new_backoff())
+        self._link = RedisLink(f"bus group {name}/{consumer}", bus.new_backoff())
         self._pending_gauge = metrics.BUS_PENDING.labels(name)
         self._dropped = metrics.BUS_DROPPED.labels(name)
         self._next_pending_check = 0.0
@@ -165,7 +166,7 @@ class RedisGroupSubscription:
             count=self.bus.read_count,
             block=int(block * 1000) if block >= 0.001 else None,
         )
-        return await self._batch(_entries(reply))
+        return await self._batch(stream_entries(reply))
 
     async def _read_own_pending(self) -> Batch | None:
         """Entries delivered to this consumer name before a restart and never acked."""
@@ -173,7 +174,7 @@ class RedisGroupSubscription:
             reply = await self.bus.client.xreadgroup(
                 self.name, self.consumer, {self.bus.stream: self._cursor}, count=self.bus.read_count
             )
-            entries = _entries(reply)
+            entries = stream_entries(reply)
             if not entries:
                 return None
             self._cursor = entries[-1][0].decode()
@@ -190,9 +191,9 @@ class RedisGroupSubscription:
             )
             if not rows:
                 return None
-            self._cursor = "(" + _text(rows[-1]["message_id"])
+            self._cursor = "(" + text_of(rows[-1]["message_id"])
             mine = self.consumer
-            theirs: list[Any] = [r["message_id"] for r in rows if _text(r["consumer"]) != mine]
+            theirs: list[Any] = [r["message_id"] for r in rows if text_of(r["consumer"]) != mine]
             if not theirs:
                 continue
             client, stream = self.bus.client, self.bus.stream
@@ -247,6 +248,9 @@ class RedisGroupSubscription:
         summary = await self.bus.client.xpending(self.bus.stream, self.name)
         self._pending_gauge.set(int(summary.get("pending", 0)))
 
+    async def take_losses(self) -> Loss | None:
+        return None
+
     async def close(self) -> None:
         self.bus.subscriptions.discard(self)
 
@@ -257,7 +261,7 @@ class RedisTailSubscription:
     def __init__(self, bus: RedisBus, last_id: str) -> None:
         self.bus = bus
         self.last_id = last_id
-        self._link = _Link("bus tail", bus.new_backoff())
+        self._link = RedisLink("bus tail", bus.new_backoff())
         self._dropped = metrics.BUS_DROPPED.labels("tail")
 
     async def read(self, timeout: float) -> Batch | None:
@@ -274,7 +278,7 @@ class RedisTailSubscription:
             except RedisError as exc:
                 await self._link.failed(exc, deadline - time.monotonic())
                 reply = None
-            batch = self._batch(_entries(reply))
+            batch = self._batch(stream_entries(reply))
             if batch is not None or time.monotonic() >= deadline:
                 return batch
 
@@ -295,6 +299,9 @@ class RedisTailSubscription:
         return Batch(points) if points else None
 
     async def ack(self, batch: Batch) -> None:
+        return None
+
+    async def take_losses(self) -> Loss | None:
         return None
 
     async def close(self) -> None:
@@ -336,7 +343,7 @@ class RedisBus:
         self.backoff_cap = backoff_cap
         self.owns_client = owns_client
         self.subscriptions: set[RedisGroupSubscription] = set()
-        self._publish_link = _Link("bus publish", self.new_backoff())
+        self._publish_link = RedisLink("bus publish", self.new_backoff())
         self._published = metrics.BUS_PUBLISHED.labels("redis")
         self._length = metrics.BUS_STREAM_LENGTH.labels("redis")
 
@@ -392,10 +399,10 @@ class RedisBus:
             return await self.client.xrevrange(self.stream, count=1)
 
         last = await self._retrying("bus tail", newest)
-        return RedisTailSubscription(self, _text(last[0][0]) if last else "0-0")
+        return RedisTailSubscription(self, text_of(last[0][0]) if last else "0-0")
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        link = _Link(what, self.new_backoff())
+        link = RedisLink(what, self.new_backoff())
         deadline = time.monotonic() + self.publish_timeout
         while True:
             try:
@@ -405,11 +412,14 @@ class RedisBus:
                     raise BusUnavailable(f"{what}: no Redis for {self.publish_timeout:g}s") from exc
                 await link.failed(exc, deadline - time.monotonic())
 
+    async def losses(self) -> dict[str, LossView]:
+        return {}
+
     async def close(self) -> None:
         self.subscriptions.clear()
         if self.owns_client:
             await self.client.aclose()
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else value

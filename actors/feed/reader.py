@@ -20,6 +20,7 @@ from collections.abc import Callable
 import aiohttp
 
 from actors import metrics
+from actors.bus.backfill_requests import BackfillRequests
 from actors.bus.base import Bus
 from actors.config import Settings
 from actors.core.actor import Actor
@@ -76,6 +77,7 @@ class FeedReader(Actor[str]):
         max_backfill_seconds: int = 3600,
         resume_from_store: bool = True,
         max_pending_points: int = 200_000,
+        backfill_requests: BackfillRequests | None = None,
         connect_timeout: float = 10.0,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -103,6 +105,7 @@ class FeedReader(Actor[str]):
         self.subscribe_batch = subscribe_batch
         self.backfill_workers = backfill_workers
         self.resume_from_store = resume_from_store
+        self.backfill_requests = backfill_requests
         self._resume_pending = False
         self.max_pending_points = max_pending_points
         self.connect_timeout = connect_timeout
@@ -142,6 +145,8 @@ class FeedReader(Actor[str]):
         self.spawn(self._flush_loop(), "flush")
         self.spawn(self._watchdog_loop(), "watchdog")
         self.spawn(self._symbol_loop(), "symbols")
+        if self.backfill_requests is not None:
+            self.spawn(self._requests_loop(self.backfill_requests), "backfill-requests")
 
     async def on_stop(self) -> None:
         await self._close_connections()
@@ -258,6 +263,21 @@ class FeedReader(Actor[str]):
         for conn in list(self.connections):
             await self._drop_connection(conn)
 
+    async def _requests_loop(self, requests: BackfillRequests) -> None:
+        """Backfill what a writer's bus group lost, for the symbols this shard owns."""
+        listener = await requests.listen(self.name)
+        span = self.backfiller.max_seconds
+        while not self.should_stop:
+            loss = await listener.read(1.0)
+            if loss is None:
+                continue
+            owned = set(self.symbols)
+            mine = {s: r for s, r in loss.ranges.items() if s in owned}
+            self.log.info("backfilling %d symbols a bus group lost", len(mine))
+            for symbol, (first, last) in mine.items():
+                for start in range(first, last + 1, span):  # the Backfiller caps one gap's span
+                    self.backfiller.request((symbol, start, min(last, start + span - 1)))
+
     # points -------------------------------------------------------------------
     def _recovered(self, points: list[PricePoint]) -> None:
         self._recovered_points.extend(points)
@@ -343,6 +363,7 @@ def build_feed_reader(
     session: aiohttp.ClientSession | None = None,
     ws_url: str | None = None,
     rest_url: str | None = None,
+    backfill_requests: BackfillRequests | None = None,
 ) -> FeedReader:
     """A FeedReader configured from Settings (URLs may be overridden, e.g. by the simulator's)."""
     return FeedReader(
@@ -357,4 +378,5 @@ def build_feed_reader(
         session,
         backoff_cap=settings.feed_backoff_max_seconds,
         max_reconnects=settings.feed_max_reconnects,
+        backfill_requests=backfill_requests,
     )

@@ -48,7 +48,9 @@ async def seed_symbols(
 async def seed_symbols_command(settings: Settings) -> int:
     """`binance-stats seed-symbols`: 0 on success, 1 when the exchange or the store fails."""
     scheme = settings.interval_scheme
-    store = open_store(settings.database_url, scheme)
+    store = open_store(
+        settings.database_url, scheme, sqlite_synchronous=settings.sqlite_synchronous
+    )
     try:
         await store.open()
         async with aiohttp.ClientSession() as session:

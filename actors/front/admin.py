@@ -99,6 +99,7 @@ async def create_admin_command(settings: Settings, email: str, password: str, na
     store = open_store(
         settings.database_url,
         settings.interval_scheme,
+        sqlite_synchronous=settings.sqlite_synchronous,
     )
     hasher = PasswordHasher(settings.bcrypt_salt_rounds, workers=1)
     try:

@@ -28,7 +28,7 @@ from actors.front.ratelimit import LoginLimiter
 from actors.front.rest.common import Endpoint
 from actors.front.rest.prices import PricesApi
 from actors.front.rest.symbols import SymbolsApi
-from actors.front.rest.system import HubStats, ReadinessCheck, SystemApi
+from actors.front.rest.system import HubStats, LossReport, ReadinessCheck, SystemApi
 from actors.front.rest.users import UsersApi
 from actors.store.base import Store, StoreError
 
@@ -51,6 +51,7 @@ class FrontDeps:
     cache: PriceCache
     hub: HubStats | None = None
     readiness: Sequence[ReadinessCheck] = field(default_factory=tuple)
+    bus_losses: LossReport | None = None
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -145,6 +146,12 @@ def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> lis
         *SymbolsApi(deps.store, guard).endpoints(),
         *PricesApi(deps.store, deps.reader, scheme).endpoints(),
         *SystemApi(
-            deps.store, deps.cache, deps.feed_status, deps.hub, deps.readiness, settings.port
+            deps.store,
+            deps.cache,
+            deps.feed_status,
+            deps.hub,
+            deps.readiness,
+            settings.port,
+            bus_losses=deps.bus_losses,
         ).endpoints(),
     ]

@@ -43,6 +43,7 @@ def front_children(
         cache=cache,
         hub=hub,
         readiness=readiness,
+        bus_losses=bus.losses,
     )
     app = build_app(settings, deps)
     hub.attach(app)

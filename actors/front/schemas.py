@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from actors.bus.loss import LossView
 from actors.front.errors import ApiError
 
 MAX_BULK_SYMBOLS = 1000
@@ -224,11 +225,13 @@ class StatusView(msgspec.Struct, frozen=True):
     services: Services
 
 
-class Readiness(msgspec.Struct, frozen=True):
-    """GET /readyz: each check by name; 503 when any fails."""
+class Readiness(msgspec.Struct, frozen=True, rename={"bus_losses": "busLosses"}):
+    """GET /readyz: each check by name; 503 when any fails. `busLosses`: per bus group, the
+    points it lost past the bus's bound (informative: a loss does not fail readiness)."""
 
     status: str
     checks: dict[str, bool]
+    bus_losses: dict[str, LossView] = msgspec.field(default_factory=dict)
 
 
 # ---- time parameters ------------------------------------------------------------------------

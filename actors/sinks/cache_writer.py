@@ -36,7 +36,9 @@ class CacheWriter(Actor[None]):
     arrives, so they stay whole even when points are dropped; an interval's aggregate is written
     once it closes (again if late points change it), and only for intervals that began after
     `aggregates_since_ms` (default: construction time): never a partial one. Points whose price
-    is not finite and positive are counted in `bs_points_rejected_total` and skipped.
+    is not finite and positive are counted in `bs_points_rejected_total` and skipped. Points
+    the bus dropped of this group past its bound (`take_losses`, looked at every second) raise
+    the series floor the same way; the DbWriter has the feed backfill them into the store.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class CacheWriter(Actor[None]):
         self._pending_points = 0
         self._gap_until: int | None = None
         self._retry_at = 0.0
+        self._next_loss_check = 0.0
         self._sub: Subscription | None = None
         label = getattr(cache, "kind", type(cache).__name__)
         self._written = metrics.CACHE_WRITES.labels(label)
@@ -112,6 +115,9 @@ class CacheWriter(Actor[None]):
             batch = await sub.read(wait)
             if batch is not None:
                 await self._accept(sub, batch)
+            if self.clock() >= self._next_loss_check:
+                self._next_loss_check = self.clock() + 1.0
+                await self._take_losses(sub)
             if self._pending and self.clock() >= self._retry_at:
                 await self._flush(sub)
 
@@ -130,6 +136,15 @@ class CacheWriter(Actor[None]):
                 newest = max(point.ts for point in lost) + 1
                 self._gap_until = max(self._gap_until or newest, newest)
             await sub.ack(dropped)
+
+    async def _take_losses(self, sub: Subscription) -> None:
+        loss = await sub.take_losses()
+        if loss is None:
+            return
+        newest = (loss.last + 1) * 1000
+        self._gap_until = max(self._gap_until or newest, newest)
+        if not self._pending:
+            await self._flush(sub)  # nothing else would write the raised floor soon
 
     async def _flush(self, sub: Subscription) -> None:
         if not self.cache_ok and not await self.cache.ping():

@@ -8,8 +8,12 @@ import math
 import time
 from collections.abc import Callable
 
+from redis.exceptions import RedisError
+
 from actors import metrics
+from actors.bus.backfill_requests import BackfillRequests
 from actors.bus.base import Batch, Bus, Subscription
+from actors.bus.loss import Loss
 from actors.core.actor import Actor
 from actors.core.backoff import Backoff
 from actors.messages import PricePoint
@@ -37,10 +41,13 @@ class DbWriter(Actor[None]):
       keeps it and delivers it again after a crash or restart.
     - A failed write keeps the buffer and is retried with capped backoff, reopening the store
       first (`store.open()` is idempotent); `store_ok` and `buffered` report it to /readyz.
-    - Bound rule: at `buffer_limit` points the writer stops reading the bus (backpressure) until
-      a write succeeds; the bus holds the rest (the in-process bus then slows its publisher,
-      the Redis stream keeps them until its own cap). Nothing is discarded here, so
-      `bs_db_dropped_points_total` counts nothing; the bound may be passed by one batch.
+    - Bound rule: at `buffer_limit` points the writer stops reading the bus until a write
+      succeeds; the bus holds the rest up to its own bound (`BUS_MAX_MB`) and drops the oldest
+      past it, never slowing the feed. Nothing is discarded here, so `bs_db_dropped_points_total`
+      counts nothing; the bound may be passed by one batch.
+    - Recovery: after each committed write, what the bus dropped of this group (`take_losses`)
+      is handed to `backfill` (the feed refetches it from klines and publishes it again), so
+      the store ends up whole; a request that cannot be sent is kept and sent after the next.
     - Invalid points (price not finite and positive) are counted in `bs_points_rejected_total`
       and skipped: redelivered, one would otherwise fail every write after it.
     - Retention pruning runs in its own task, chunked by the store, never in a flush.
@@ -59,6 +66,7 @@ class DbWriter(Actor[None]):
         prune_every: float = 3600.0,
         backoff: Backoff | None = None,
         read_timeout: float = 0.5,
+        backfill: BackfillRequests | None = None,
         name: str = "db-writer",
         consumer: str = "db-writer-1",
         clock: Callable[[], float] = time.time,
@@ -74,6 +82,7 @@ class DbWriter(Actor[None]):
         self.prune_every = prune_every
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
         self.read_timeout = read_timeout
+        self.backfill = backfill
         self.consumer = consumer
         self.clock = clock
         self.store_ok = True
@@ -90,6 +99,7 @@ class DbWriter(Actor[None]):
         self._sub: Subscription | None = None
         self._stop_timeout = 10.0
         self._rejected = metrics.POINTS_REJECTED.labels(name)
+        self._unasked: Loss | None = None  # lost on the bus, backfill not yet asked for
         metrics.DB_BUFFERED.set_function(lambda: self.buffered)
 
     @property
@@ -165,6 +175,7 @@ class DbWriter(Actor[None]):
             started = time.monotonic()
             ok = await self._flush_now(sub)
             if ok:
+                await self._ask_backfill(sub)
                 delay = max(0.0, self.flush_seconds - (time.monotonic() - started))
             else:
                 delay = self.backoff.next()
@@ -220,6 +231,28 @@ class DbWriter(Actor[None]):
         self._committed(taken, started)
         await self._ack_all(sub, batches)
         return True
+
+    async def _ask_backfill(self, sub: Subscription) -> None:
+        """Hand what the bus dropped of this group to the feed, now that the store writes."""
+        loss = await sub.take_losses()
+        if loss is not None:
+            if self._unasked is None:
+                self._unasked = loss
+            else:
+                self._unasked.merge(loss)
+        if self._unasked is None:
+            return
+        if self.backfill is None:
+            self.log.warning("the bus lost %s; nothing to backfill it", self._unasked.describe())
+            self._unasked = None
+            return
+        try:
+            await self.backfill.ask(self._unasked)
+        except RedisError as exc:
+            self.log.warning("cannot ask for a backfill yet (%s); asking again later", exc)
+            return
+        self.log.info("asked the feed to backfill %s lost on the bus", self._unasked.describe())
+        self._unasked = None
 
     async def _ack_all(self, sub: Subscription, batches: list[Batch]) -> None:
         if batches is self._batches:

@@ -8,12 +8,14 @@ from actors.store.intervals import IntervalScheme
 __all__ = ["DuplicateError", "IntervalScheme", "Store", "StoreError", "open_store"]
 
 
-def open_store(url: str, scheme: IntervalScheme) -> Store:
-    """The store for a DATABASE_URL (`sqlite:///path` or `mongodb://...`); call `await open()`."""
+def open_store(url: str, scheme: IntervalScheme, *, sqlite_synchronous: str = "normal") -> Store:
+    """The store for a DATABASE_URL (`sqlite:///path` or `mongodb://...`); call `await open()`.
+
+    `sqlite_synchronous` is SQLite's `PRAGMA synchronous` (SQLITE_SYNCHRONOUS)."""
     if url.startswith("sqlite:"):
         from actors.store.sqlite import SqliteStore
 
-        sqlite: Store = SqliteStore(url, scheme)
+        sqlite: Store = SqliteStore(url, scheme, synchronous=sqlite_synchronous)
         return sqlite
     if url.startswith(("mongodb:", "mongodb+srv:")):
         from actors.store.mongo import MongoStore

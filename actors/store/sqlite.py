@@ -93,17 +93,21 @@ class SqliteStore:
         bucket_seconds: int = 900,
         grace_seconds: int = 120,
         packed: bool = True,
+        synchronous: str = "normal",
     ) -> None:
         """Points are sealed into packed buckets of `bucket_seconds` once the newest point is
-        `grace_seconds` past a bucket's end; `packed=False` keeps plain rows (a baseline)."""
+        `grace_seconds` past a bucket's end; `packed=False` keeps plain rows (a baseline);
+        `synchronous` is the PRAGMA of every connection (`normal` or `full`)."""
         self.path = sqlite_path(url)
         self.scheme = scheme
         self._series_writer = SeriesWriter(scheme, bucket_seconds, packed, grace_seconds)
         self._series = SeriesReader(bucket_seconds)
-        self._writer = ThreadConnection(self.path, "sqlite-writer")
-        self._reader = ThreadConnection(self.path, "sqlite-reader")
+        self._writer = ThreadConnection(self.path, "sqlite-writer", synchronous=synchronous)
+        self._reader = ThreadConnection(self.path, "sqlite-reader", synchronous=synchronous)
         # The all-symbol fold takes a while: its own connection keeps it from queueing point reads.
-        self._bulk_reader = ThreadConnection(self.path, "sqlite-bulk-reader")
+        self._bulk_reader = ThreadConnection(
+            self.path, "sqlite-bulk-reader", synchronous=synchronous
+        )
 
     async def open(self) -> None:
         """Open both connections and create the schema; idempotent."""

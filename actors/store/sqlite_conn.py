@@ -13,6 +13,10 @@ from actors.store.base import StoreError
 
 T = TypeVar("T")
 
+# PRAGMA synchronous values accepted (SQLITE_SYNCHRONOUS); WAL + NORMAL survives a kill -9 but
+# may lose the last commits on a power cut, FULL syncs the WAL on every commit.
+SYNCHRONOUS = ("normal", "full")
+
 
 def sqlite_path(url: str) -> str:
     """The file path of a `sqlite:///relative` or `sqlite:////absolute` URL."""
@@ -30,9 +34,12 @@ class ThreadConnection:
     Calls are serialized in submission order; sqlite3 errors become StoreError.
     """
 
-    def __init__(self, path: str, name: str) -> None:
+    def __init__(self, path: str, name: str, *, synchronous: str = "normal") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = path
         self.name = name
+        self.synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: sqlite3.Connection | None = None
         self._closed = False
@@ -45,7 +52,7 @@ class ThreadConnection:
         )
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
         # The unsealed rows of every symbol are touched by each flush: keep them in memory.
         conn.execute("PRAGMA cache_size=-32768")
         self._conn = conn

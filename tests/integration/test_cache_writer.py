@@ -75,7 +75,7 @@ async def test_points_reach_redis_and_batches_are_acked(bus: MemoryBus, redis: R
 def _no_pending(bus: MemoryBus) -> object:
     async def probe() -> bool:
         group = bus.groups.get("cache-writer")
-        return group is not None and not group.pending and group.queue.empty()
+        return group is not None and not group.pending and not group.queue
 
     return probe
 

@@ -57,7 +57,7 @@ def stored(store: Store, symbol: str, expected: int) -> Any:
 def acked(bus: MemoryBus) -> Any:
     async def probe() -> bool:
         group = bus.groups["db-writer"]
-        return not group.pending and group.queue.empty()
+        return not group.pending and not group.queue
 
     return probe
 
@@ -96,7 +96,7 @@ async def test_a_point_delivered_twice_is_stored_once(bus: MemoryBus, sqlite_sto
     await bus.publish([later])
 
     async def buffered() -> bool:
-        return writer.buffered == 10 and bus.groups["db-writer"].queue.empty()
+        return writer.buffered == 10 and not bus.groups["db-writer"].queue
 
     await eventually(buffered, what="the three batches in the buffer")
     await writer.restart()  # unacked batches come again from the bus: still one per second

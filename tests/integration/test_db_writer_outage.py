@@ -68,7 +68,7 @@ def stored(store: Store, expected: list[PricePoint]) -> Any:
 def all_acked(bus: MemoryBus) -> Any:
     async def probe() -> bool:
         group = bus.groups["db-writer"]
-        return not group.pending and group.queue.empty()
+        return not group.pending and not group.queue
 
     return probe
 
@@ -202,7 +202,7 @@ async def test_a_full_buffer_stops_reading_and_loses_nothing(
             await bus.publish(sent[i : i + 5])
 
         async def paused() -> bool:
-            return writer.buffered >= 10 and bus.groups["db-writer"].queue.qsize() > 0
+            return writer.buffered >= 10 and len(bus.groups["db-writer"].queue) > 0
 
         await eventually(paused, what="the writer to stop reading at its bound")
         assert writer.buffered <= 15  # the bound, passed by at most one batch

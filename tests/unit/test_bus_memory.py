@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from actors import metrics
 from actors.bus.memory import MemoryBus
 from actors.messages import PricePoint
 
@@ -41,3 +44,48 @@ async def test_a_slow_tail_drops_the_oldest_and_never_blocks_the_publisher() -> 
         await bus.publish([PricePoint("X", i * 1000, float(i))])
     kept = [await tail.read(0), await tail.read(0)]
     assert [b.points[0].price for b in kept if b is not None] == [3.0, 4.0]
+
+
+async def test_a_stalled_group_never_blocks_the_publisher_or_the_others() -> None:
+    """Live first: a group nobody reads keeps its newest points up to its bound, the loss is
+    counted and ranged, and another group and a tail still get every batch."""
+    bus = MemoryBus(max_mb=0.001)  # about 6 points
+    bound = bus.max_points
+    stalled, live, tail = (
+        await bus.group("stalled", "c"),
+        await bus.group("live", "c"),
+        await bus.tail(),
+    )
+    dropped = metrics.BUS_DROPPED.labels("stalled")._value.get()
+    got: list[PricePoint] = []
+    sent = [PricePoint(s, 1_000 * i, 1.0 + i) for i in range(20) for s in ("A", "B")]
+    for i in range(0, len(sent), 2):
+        await asyncio.wait_for(bus.publish(sent[i : i + 2]), 1.0)  # never waits
+        batch = await live.read(0)
+        assert batch is not None and await tail.read(0) is not None
+        got += batch.points
+        await live.ack(batch)
+    assert got == sent
+    assert await live.take_losses() is None
+    assert bound - 2 < stalled.queued_points <= bound
+    kept = [p for batch in stalled.queue for p in batch.points]
+    assert kept == sent[-len(kept) :]
+    loss = await stalled.take_losses()
+    assert loss is not None and loss.points == len(sent) - len(kept)
+    last_lost = sent[loss.points - 1].second
+    assert loss.ranges == {"A": (0, last_lost), "B": (0, last_lost)}
+    assert metrics.BUS_DROPPED.labels("stalled")._value.get() - dropped == loss.points
+    assert await stalled.take_losses() is None  # handed over once
+    views = await bus.losses()
+    assert set(views) == {"stalled"} and views["stalled"].points == loss.points
+    assert views["stalled"].awaiting_backfill == 0 and views["stalled"].last == last_lost * 1000
+
+
+async def test_a_reader_waiting_on_an_empty_group_wakes_on_publish() -> None:
+    bus = MemoryBus()
+    group = await bus.group("g", "c")
+    reading = asyncio.ensure_future(group.read(5.0))
+    await asyncio.sleep(0)
+    await bus.publish(points(1))
+    batch = await asyncio.wait_for(reading, 1.0)
+    assert batch is not None and batch.points == points(1)

@@ -31,6 +31,10 @@ BAD_VALUES = [
     ("REDIS_URL", "http://localhost:6379"),
     ("BINANCE_WS_URL", "https://stream.binance.com"),
     ("SUPER_ADMIN_EMAIL", "nobody"),
+    ("SQLITE_SYNCHRONOUS", "off"),
+    ("BUS_MAX_MB", "0"),
+    ("BUS_MAX_MB", "nan"),
+    ("BUS_MAX_MB", "lots"),
 ]
 
 
@@ -44,6 +48,13 @@ def test_defaults() -> None:
     assert (settings.interval_hours, settings.interval_offset_hours) == (4, 1)
     assert settings.db_flush_seconds == 5.0 and settings.retention_days == 30
     assert settings.jwt_secret_generated and len(settings.jwt_access_secret) > 32
+    assert settings.sqlite_synchronous == "normal" and settings.bus_max_mb == 128.0
+
+
+def test_durability_and_bus_bound_are_read() -> None:
+    env = {"SQLITE_SYNCHRONOUS": "FULL", "BUS_MAX_MB": "0.004"}
+    settings = Settings.from_env(environ=env, dotenv=None)
+    assert settings.sqlite_synchronous == "full" and settings.bus_max_mb == 0.004
 
 
 @pytest.mark.parametrize(("name", "value"), BAD_VALUES)

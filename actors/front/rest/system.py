@@ -12,7 +12,9 @@ from typing import Protocol
 import msgspec
 import prometheus_client
 from aiohttp import web
+from redis.exceptions import RedisError
 
+from actors.bus.loss import LossView
 from actors.cache.base import CacheError, PriceCache
 from actors.feed.status import FeedStatus
 from actors.front.errors import envelope
@@ -37,6 +39,11 @@ class HubStats(Protocol):
 
     def stats(self) -> Mapping[str, object]:
         """`{activeSubscriptions: int, connectedClients: int}`."""
+
+
+# What the bus lost per group (Bus.losses): reported by /readyz without failing it, since a
+# front serving live prices is ready whatever the store missed (the writer backfills it).
+LossReport = Callable[[], Awaitable[Mapping[str, LossView]]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class SystemApi:
         hub: HubStats | None,
         readiness: Sequence[ReadinessCheck],
         port: int,
+        *,
+        bus_losses: LossReport | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -78,6 +87,7 @@ class SystemApi:
         self.hub = hub
         self.readiness = tuple(readiness)
         self.port = port
+        self.bus_losses = bus_losses
 
     def endpoints(self) -> list[Endpoint]:
         tag = "System"
@@ -132,8 +142,18 @@ class SystemApi:
     async def ready(self, request: web.Request) -> web.Response:
         checks = await self._checks()
         ok = all(checks.values())
-        body = msgspec.json.encode(Readiness("ready" if ok else "not ready", checks))
+        losses = await self._losses()
+        body = msgspec.json.encode(Readiness("ready" if ok else "not ready", checks, losses))
         return web.Response(body=body, status=200 if ok else 503, content_type="application/json")
+
+    async def _losses(self) -> dict[str, LossView]:
+        if self.bus_losses is None:
+            return {}
+        try:
+            return dict(await asyncio.wait_for(self.bus_losses(), CHECK_TIMEOUT_SECONDS))
+        except (TimeoutError, RedisError) as exc:
+            log.warning("bus losses unavailable: %s", exc)
+            return {}
 
     async def status(self, request: web.Request) -> web.Response:
         feed_ok, cache_ok = await asyncio.gather(
