@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -15,6 +16,7 @@ from urllib.parse import urlparse
 from actors.store.intervals import IntervalScheme
 
 T = TypeVar("T")
+MIN_JWT_SECRET_BYTES = 32
 
 
 class ConfigError(Exception):
@@ -105,6 +107,16 @@ class Settings:
     feed_max_reconnects: int = 10
     feed_backoff_max_seconds: float = 10.0
     jwt_secret_generated: bool = False
+    metrics_host: str = "127.0.0.1"
+    sio_max_connections_per_ip: int = 20
+    sio_max_connections: int = 10_000
+    sio_requests_per_second: int = 20
+    sio_max_buffer_bytes: int = 256 * 1024
+    sio_expensive_reads: int = 4
+    sio_sweep_seconds: float = 30.0
+    price_data_max_points: int = 10_000
+    registrations_per_ip_hour: int = 10
+    login_max_failures: int = 10
 
     @property
     def interval_scheme(self) -> IntervalScheme:
@@ -211,6 +223,12 @@ class _Reader:
             if app_env == "production":
                 raise ConfigError("JWT_ACCESS_SECRET", "", "a non-empty secret in production")
             secret, generated = secrets.token_urlsafe(48), True
+        elif app_env == "production" and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            # HS256 keys shorter than the hash (RFC 7518 §3.2) can be brute-forced offline
+            # from any one token; the value itself is never echoed
+            raise ConfigError(
+                "JWT_ACCESS_SECRET", "***", f"at least {MIN_JWT_SECRET_BYTES} bytes in production"
+            )
         no_origins: tuple[str, ...] = ()
         origins = self.get(
             "CORS_ORIGINS",
@@ -285,6 +303,20 @@ class _Reader:
             feed_max_reconnects=self.int_in("FEED_MAX_RECONNECTS", 10, 1, 1000),
             feed_backoff_max_seconds=self.float_in("FEED_BACKOFF_MAX_SECONDS", 10.0, 0.01, 600),
             jwt_secret_generated=generated,
+            metrics_host=self.get(
+                "METRICS_HOST", "127.0.0.1", _parse_host, "an IP address such as 127.0.0.1"
+            ),
+            sio_max_connections_per_ip=self.int_in("SIO_MAX_CONNECTIONS_PER_IP", 20, 1, 1_000_000),
+            sio_max_connections=self.int_in("SIO_MAX_CONNECTIONS", 10_000, 1, 10_000_000),
+            sio_requests_per_second=self.int_in("SIO_REQUESTS_PER_SECOND", 20, 1, 100_000),
+            sio_max_buffer_bytes=self.int_in(
+                "SIO_MAX_BUFFER_BYTES", 256 * 1024, 16 * 1024, 1024 * 1024 * 1024
+            ),
+            sio_expensive_reads=self.int_in("SIO_EXPENSIVE_READS", 4, 1, 1024),
+            sio_sweep_seconds=self.float_in("SIO_SWEEP_SECONDS", 30.0, 0.05, 3600),
+            price_data_max_points=self.int_in("PRICE_DATA_MAX_POINTS", 10_000, 1, 10_000_000),
+            registrations_per_ip_hour=self.int_in("REGISTRATIONS_PER_IP_HOUR", 10, 1, 1_000_000),
+            login_max_failures=self.int_in("LOGIN_MAX_FAILURES", 10, 1, 1_000_000),
         )
 
 
@@ -298,6 +330,10 @@ def _parse_origin(text: str) -> str:
 def _parse_origins(text: str) -> tuple[str, ...]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     return tuple(item if item == "*" else _parse_origin(item) for item in items)
+
+
+def _parse_host(text: str) -> str:
+    return str(ipaddress.ip_address(text))
 
 
 def _parse_email(text: str) -> str:

@@ -119,6 +119,34 @@ SIO_DROPPED = Counter(
 SIO_BAD_REQUESTS = Counter(
     "bs_sio_bad_requests_total", "Socket.IO requests refused with an error event", ["event"]
 )
+SIO_REFUSED_CONNECTIONS = Counter(
+    "bs_sio_refused_connections_total",
+    "Engine.IO handshakes refused by a connection limit",
+    ["limit"],
+)
+SIO_LIMIT_DISCONNECTS = Counter(
+    "bs_sio_limit_disconnects_total",
+    "Sockets disconnected for exceeding a limit (output bytes, request rate)",
+    ["limit"],
+)
+SIO_RATE_LIMITED = Counter(
+    "bs_sio_rate_limited_total", "Socket.IO requests refused by the per-socket rate"
+)
+SIO_BUSY = Counter(
+    "bs_sio_busy_total", "Expensive Socket.IO reads refused because the read gate was full"
+)
+SIO_SWEPT = Counter(
+    "bs_sio_swept_subscriptions_total",
+    "Subscriptions of gone sockets removed by the periodic sweep (each one a leak caught)",
+)
+SIO_QUEUED_BYTES = Gauge(
+    "bs_sio_queued_bytes", "Bytes waiting for Socket.IO clients (socket buffers and poll queues)"
+)
+AUTH_REFUSED = Counter(
+    "bs_auth_refused_total",
+    "Account requests refused by a limit (registration per IP, login lockout, busy hasher)",
+    ["reason"],
+)
 HTTP_REQUESTS = Counter("bs_http_requests_total", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram(
     "bs_http_request_seconds",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import socketio
@@ -12,6 +12,7 @@ from actors import metrics
 from actors.cache.reader import PriceReader
 from actors.front.sio.codec import EncodedEvent
 from actors.front.sio.fastpath import FastPath
+from actors.front.sio.limits import ReadGate
 from actors.front.sio.payloads import ErrorPayload
 from actors.front.sio.requests import RequestError
 from actors.store.base import Store
@@ -58,12 +59,17 @@ class HubContext:
         reader: PriceReader,
         symbols: SymbolDirectory,
         scheme: IntervalScheme,
+        *,
+        gate: ReadGate | None = None,
+        connected: Callable[[str], bool] = lambda sid: True,
     ) -> None:
         self.sio = sio
         self.fast = fast
         self.reader = reader
         self.symbols = symbols
         self.scheme = scheme
+        self.gate = gate or ReadGate(4)  # expensive reads (histories, initial_data)
+        self.connected = connected  # re-checked after every await before state is kept
 
     def eio_sid(self, sid: str) -> str | None:
         eio_sid: str | None = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
@@ -75,7 +81,7 @@ class HubContext:
 
     async def send_encoded(self, sid: str, message: EncodedEvent) -> None:
         eio_sid = self.eio_sid(sid)
-        if eio_sid is not None and await self.fast.send(eio_sid, message):
+        if eio_sid is not None and await self.fast.send(eio_sid, message, reply=True):
             metrics.SIO_EMITS.labels(message.event).inc()
 
     async def error(self, sid: str, event: str, message: str) -> None:

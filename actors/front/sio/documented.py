@@ -36,7 +36,8 @@ class DocumentedDialect:
         symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
         await self.ctx.symbols.require([symbol])
         end = self.ctx.now_ms()
-        points = await self.ctx.reader.series(symbol, end - SERIES_WINDOW_MS, end)
+        async with self.ctx.gate.slot():
+            points = await self.ctx.reader.series(symbol, end - SERIES_WINDOW_MS, end)
         # Join the room only after the history is read: what the client gets first is the
         # confirmation and the history, then live updates.
         await self.ctx.send(sid, "subscription_confirmed", {"symbol": symbol})
@@ -45,12 +46,14 @@ class DocumentedDialect:
             "historical_data",
             {"symbol": symbol, "data": history_items(points, self.ctx.scheme)},
         )
-        await self.ctx.sio.enter_room(sid, symbol, namespace=NAMESPACE)
+        if self.ctx.connected(sid):  # it may have gone during the awaits above
+            await self.ctx.sio.enter_room(sid, symbol, namespace=NAMESPACE)
 
     async def unsubscribe(self, sid: str, payload: Any) -> None:
         symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
         await self.ctx.symbols.require([symbol])
-        await self.ctx.sio.leave_room(sid, symbol, namespace=NAMESPACE)
+        if self.ctx.connected(sid):
+            await self.ctx.sio.leave_room(sid, symbol, namespace=NAMESPACE)
 
     async def get_all_symbols(self, sid: str, payload: Any) -> None:
         names = await self.ctx.symbols.names()

@@ -31,11 +31,19 @@ from actors.front.sio.codec import EncodedEvent
 
 log = logging.getLogger("actors.front.sio.fastpath")
 
-# A client whose socket buffer holds this much unsent data is not keeping up: further
-# messages to it are dropped (counted) rather than buffered without bound.
+# A client with this many bytes unsent (its socket buffer on the websocket transport, the
+# packets waiting for its next poll on polling) is not keeping up: further broadcasts to it are
+# dropped (counted) rather than buffered without bound (docs/security.md §4).
 DEFAULT_MAX_BUFFER = 256 * 1024
-# The same rule for a client on the polling transport, in packets waiting for its next poll.
-DEFAULT_MAX_QUEUED = 200
+# Answers to its own requests may go past that, up to this many times the bound; a client
+# further behind than that is disconnected (it asks and never reads).
+REPLY_ALLOWANCE = 4
+_PACKET_OVERHEAD = 16
+
+
+def _packet_size(packet: Any) -> int:
+    data = getattr(packet, "data", None)
+    return _PACKET_OVERHEAD + (len(data) if isinstance(data, str | bytes) else 0)
 
 
 class _SmallDeque(list[Any]):
@@ -48,7 +56,8 @@ class _SmallDeque(list[Any]):
 
 class CompactQueue(asyncio.Queue[Any]):
     """asyncio.Queue for Engine.IO's per-client packet queue, with list-backed internals
-    (`_init`/`_get`/`_put` are the subclassing hooks LifoQueue and PriorityQueue use)."""
+    (`_init`/`_get`/`_put` are the subclassing hooks LifoQueue and PriorityQueue use), that
+    counts the bytes of the packets it holds (`nbytes`)."""
 
     def __init__(self, maxsize: int = 0) -> None:
         super().__init__(maxsize)
@@ -58,12 +67,16 @@ class CompactQueue(asyncio.Queue[Any]):
 
     def _init(self, maxsize: int) -> None:
         self._queue = _SmallDeque()
+        self.nbytes = 0
 
     def _get(self) -> Any:
-        return self._queue.popleft()
+        item = self._queue.popleft()
+        self.nbytes -= _packet_size(item)
+        return item
 
     def _put(self, item: Any) -> None:
         self._queue.append(item)
+        self.nbytes += _packet_size(item)
 
 
 class _Direct:
@@ -109,15 +122,15 @@ class FastPath:
         sio: socketio.AsyncServer,
         *,
         max_buffer: int = DEFAULT_MAX_BUFFER,
-        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         self.sio = sio
         self.max_buffer = max_buffer
-        self.max_queued = max_queued
+        self.max_reply_buffer = max_buffer * REPLY_ALLOWANCE
         self.direct: dict[str, _Direct] = {}  # engine.io sid -> open websocket connection
         # while corked, frames for one transport are gathered and written with one syscall
         self._corked: dict[asyncio.Transport, list[bytes]] | None = None
         self._dropped = metrics.SIO_DROPPED
+        self._closing: set[asyncio.Task[None]] = set()
 
     def install(self) -> None:
         """Take over the websocket wrapper and the per-client queue of this server's Engine.IO
@@ -141,15 +154,18 @@ class FastPath:
             return None
         return conn
 
-    async def send(self, eio_sid: str, message: EncodedEvent) -> bool:
-        """Deliver to one client; False when it is gone or too far behind (dropped)."""
+    async def send(self, eio_sid: str, message: EncodedEvent, *, reply: bool = False) -> bool:
+        """Deliver to one client; False when it is gone or too far behind (dropped). A `reply`
+        (the answer to the client's own request) may use REPLY_ALLOWANCE times the bound; past
+        that the client is disconnected."""
+        limit = self.max_reply_buffer if reply else self.max_buffer
         conn = self._ready(eio_sid)
         if conn is None:
             sock = self.sio.eio.sockets.get(eio_sid)
             if sock is None:
                 return False
-            if sock.queue.qsize() >= self.max_queued:
-                self._dropped.inc()  # a polling client that stopped polling
+            if _queued_bytes(sock) > limit:
+                self._refuse(eio_sid, reply)  # a polling client that stopped polling
                 return False
             try:
                 await self.sio.eio.send(eio_sid, message.packet)
@@ -159,11 +175,26 @@ class FastPath:
         transport = conn.transport
         if transport.is_closing():
             return False
-        if transport.get_write_buffer_size() > self.max_buffer:
-            self._dropped.inc()
+        if transport.get_write_buffer_size() > limit:
+            self._refuse(eio_sid, reply)
             return False
         transport.write(message.frame)
         return True
+
+    def _refuse(self, eio_sid: str, reply: bool) -> None:
+        self._dropped.inc()
+        if reply:
+            metrics.SIO_LIMIT_DISCONNECTS.labels("output").inc()
+            task = asyncio.get_running_loop().create_task(self._disconnect(eio_sid))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _disconnect(self, eio_sid: str) -> None:
+        log.info("disconnecting a client that does not read its answers (%s)", eio_sid)
+        try:
+            await self.sio.eio.disconnect(eio_sid)
+        except (KeyError, OSError):
+            pass
 
     async def send_many(self, eio_sids: Iterable[str], message: EncodedEvent) -> int:
         """Deliver one encoded message to many clients; returns how many got it."""
@@ -231,3 +262,13 @@ class FastPath:
     def backlog(self) -> int:
         """Bytes written to websocket clients and not yet taken by the kernel."""
         return sum(conn.transport.get_write_buffer_size() for conn in self.direct.values())
+
+    def queued_bytes(self) -> int:
+        """Bytes waiting for clients: websocket buffers plus every client's packet queue."""
+        queued = sum(_queued_bytes(sock) for sock in list(self.sio.eio.sockets.values()))
+        return self.backlog() + queued
+
+
+def _queued_bytes(sock: Any) -> int:
+    nbytes = getattr(sock.queue, "nbytes", None)
+    return int(nbytes) if nbytes is not None else _PACKET_OVERHEAD * sock.queue.qsize()

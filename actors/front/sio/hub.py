@@ -29,14 +29,27 @@ from actors.front.sio.context import NAMESPACE, HubContext, SymbolDirectory
 from actors.front.sio.dashboard import ListDialect
 from actors.front.sio.documented import DocumentedDialect
 from actors.front.sio.fastpath import FastPath
+from actors.front.sio.guard import HandlerGuard
+from actors.front.sio.limits import ConnectionLimiter, ReadGate, RequestRate, SocketLimits
 from actors.front.sio.lists import ListSubscriptions
 from actors.front.sio.payloads import list_price_item, price_item
-from actors.front.sio.requests import RequestError
 from actors.messages import PricePoint
 from actors.store.base import Store, StoreError
 from actors.store.intervals import IntervalScheme
 
 Handler = Callable[[str, Any], Awaitable[None]]
+
+
+def socket_limits(settings: Settings) -> SocketLimits:
+    """The SIO_* settings as the hub's limits."""
+    return SocketLimits(
+        per_ip=settings.sio_max_connections_per_ip,
+        total=settings.sio_max_connections,
+        requests_per_second=settings.sio_requests_per_second,
+        max_buffer_bytes=settings.sio_max_buffer_bytes,
+        expensive_reads=settings.sio_expensive_reads,
+        sweep_seconds=settings.sio_sweep_seconds,
+    )
 
 
 class BroadcastHub(Actor[None]):
@@ -53,6 +66,7 @@ class BroadcastHub(Actor[None]):
         throttle: float = 1.0,
         list_period: float = 1.0,
         interval_close_delay: float | None = None,
+        limits: SocketLimits | None = None,
         name: str = "hub",
     ) -> None:
         super().__init__(name, mailbox_size=1)
@@ -79,10 +93,21 @@ class BroadcastHub(Actor[None]):
             cors_credentials=True,
             async_handlers=False,  # one socket's events are handled in the order sent
         )
-        self.fast = FastPath(self.sio)
+        self.limits = limits or socket_limits(settings)
+        self.fast = FastPath(self.sio, max_buffer=self.limits.max_buffer_bytes)
         self.fast.install()
         self.lists = ListSubscriptions()
-        self.ctx = HubContext(self.sio, self.fast, reader, SymbolDirectory(store), scheme)
+        self.connections = ConnectionLimiter(self.limits.per_ip, self.limits.total)
+        self.ctx = HubContext(
+            self.sio,
+            self.fast,
+            reader,
+            SymbolDirectory(store),
+            scheme,
+            gate=ReadGate(self.limits.expensive_reads),
+            connected=self.is_connected,
+        )
+        self.guard = HandlerGuard(self.ctx, RequestRate(self.limits.requests_per_second))
         self.documented = DocumentedDialect(self.ctx)
         self.dashboard = ListDialect(self.ctx, self.lists)
         self.latest: dict[str, PricePoint] = {}
@@ -96,6 +121,7 @@ class BroadcastHub(Actor[None]):
         self._price_emits = metrics.SIO_EMITS.labels("price_update")
         self._shut_down = False
         self._register_handlers()
+        self._admit_connections()
 
     # wiring -------------------------------------------------------------
     def attach(self, app: web.Application) -> None:
@@ -128,19 +154,71 @@ class BroadcastHub(Actor[None]):
             "get_historical": self.dashboard.get_historical,
         }
         for event, handler in events.items():
-            self.sio.on(event, self._guarded(event, handler))
+            self.sio.on(event, self.guard.wrap(event, handler))
 
-    def _guarded(self, event: str, handler: Handler) -> Callable[..., Awaitable[None]]:
-        async def run(sid: str, payload: Any = None, *_: Any) -> None:
+    def _admit_connections(self) -> None:
+        """Count Engine.IO sessions per client address around python-socketio's own handlers:
+        a handshake past a limit is refused (401 with the reason) before any state is kept."""
+        eio = self.sio.eio
+        on_connect = eio.handlers["connect"]
+        on_disconnect = eio.handlers["disconnect"]
+        connections = self.connections
+
+        async def connect(eio_sid: str, environ: dict[str, Any]) -> Any:
+            request = environ.get("aiohttp.request")
+            ip = (request.remote if request is not None else None) or "unknown"
+            refused = connections.admit(eio_sid, ip)
+            if refused is not None:
+                limit = "total" if len(connections) >= connections.total else "per_ip"
+                metrics.SIO_REFUSED_CONNECTIONS.labels(limit).inc()
+                return refused
             try:
-                await handler(sid, payload)
-            except RequestError as exc:
-                await self.ctx.error(sid, event, str(exc))
-            except StoreError as exc:
-                self.log.warning("%s: store unavailable: %s", event, exc)
-                await self.ctx.error(sid, event, "data temporarily unavailable")
+                result = await on_connect(eio_sid, environ)
+            except BaseException:
+                connections.release(eio_sid)
+                raise
+            if result is False:
+                connections.release(eio_sid)
+            return result
 
-        return run
+        async def disconnect(eio_sid: str, reason: Any = None) -> Any:
+            connections.release(eio_sid)
+            return await on_disconnect(eio_sid, reason)
+
+        eio.on("connect", connect)
+        eio.on("disconnect", disconnect)
+
+    def is_connected(self, sid: str) -> bool:
+        """Whether the Socket.IO socket `sid` is still connected (re-checked after awaits)."""
+        return sid in self._connected
+
+    def sweep(self) -> int:
+        """Drop the subscriptions (list groups, rooms) and limiter entries of sockets that are
+        gone; returns how many subscriptions it found (each one a leak, so counted)."""
+        live = self._connected
+        found = 0
+        for sid in [sid for sid in self.lists.by_sid if sid not in live]:
+            self.lists.remove(sid)
+            found += 1
+        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+        for room, members in list(rooms.items()):
+            if room is None:
+                continue
+            for sid in [sid for sid in members if sid != room and sid not in live]:
+                self.sio.manager.basic_leave_room(sid, NAMESPACE, room)
+                found += 1
+        self.connections.reconcile(self.sio.eio.sockets)
+        for sid in [sid for sid in self.guard.rate.tracked() if sid not in live]:
+            self.guard.forget(sid)
+        if found:
+            metrics.SIO_SWEPT.inc(found)
+            self.log.warning("swept %d subscriptions of disconnected sockets", found)
+        metrics.SIO_QUEUED_BYTES.set(self.fast.queued_bytes())
+        return found
+
+    async def _sweep_loop(self) -> None:
+        while not await self.sleep(self.limits.sweep_seconds):
+            self.sweep()
 
     @staticmethod
     def _is_list_form(payload: Any) -> bool:
@@ -169,6 +247,7 @@ class BroadcastHub(Actor[None]):
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         eio_sid = self._connected.pop(sid, None)
         self.lists.remove(sid)
+        self.guard.forget(sid)
         if eio_sid is not None:
             self.fast.release_poll(eio_sid)
         metrics.SIO_CLIENTS.set(len(self._connected))
@@ -177,6 +256,7 @@ class BroadcastHub(Actor[None]):
     async def on_start(self) -> None:
         subscription = await self.bus.tail()
         self.spawn(self._broadcast_loop(subscription), "broadcast")
+        self.spawn(self._sweep_loop(), "sweep")
 
     async def on_stop(self) -> None:
         # An Engine.IO close (not a Socket.IO disconnect, after which clients stay away) makes

@@ -14,6 +14,8 @@ import msgspec
 
 MAX_SYMBOLS_PER_REQUEST = 1000  # DESIGN.md §9: more than this is an error, nothing changed
 MAX_INTERVALS = 500
+MAX_TIME_MS = 2**63 - 1  # int64, what every store keeps a time in
+MAX_TIME_TEXT = 64
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
 
@@ -80,21 +82,28 @@ def normalize_symbols(texts: list[str]) -> list[str]:
 
 
 def parse_time_ms(value: str | int, field: str) -> int:
-    """Epoch ms from epoch ms or an ISO 8601 string (naive means UTC)."""
+    """Epoch ms from epoch ms (ASCII digits within int64) or an ISO 8601 string (naive means
+    UTC); anything else is a RequestError naming `field`."""
     if isinstance(value, int):
-        if value < 0:
-            raise RequestError(f"{field} must not be negative")
-        return value
+        return _time_in_range(value, field)
     text = value.strip()
-    if text.isdigit():
-        return int(text)
+    if len(text) > MAX_TIME_TEXT:
+        raise RequestError(f"{field} is too long ({len(text)} characters)")
+    if text.isascii() and text.isdigit():
+        return _time_in_range(int(text), field)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise RequestError(f"{field} must be an ISO 8601 time or epoch milliseconds") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return _time_in_range(int(moment.timestamp() * 1000), field)
+
+
+def _time_in_range(ms: int, field: str) -> int:
+    if not 0 <= ms <= MAX_TIME_MS:
+        raise RequestError(f"{field} must be epoch milliseconds from 0 to {MAX_TIME_MS}")
+    return ms
 
 
 def _json_type(value: Any) -> str:

@@ -1,0 +1,74 @@
+"""HandlerGuard: every Socket.IO request handler answers any input with a result or `error`.
+
+A request over its socket's rate is refused with `error` (a socket far over it is
+disconnected); a refused request (`RequestError`), an unavailable store, a busy server, or any
+unexpected exception becomes `error {event, message}` and one log line, never a traceback per
+request nor silence (docs/security.md §4).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from actors import metrics
+from actors.front.sio.context import HubContext
+from actors.front.sio.limits import RequestRate, ServerBusy
+from actors.front.sio.requests import RequestError
+from actors.store.base import StoreError
+
+log = logging.getLogger("actors.front.sio.guard")
+
+Handler = Callable[[str, Any], Awaitable[None]]
+# refusals in a row (at the rate limit) after which the socket is disconnected
+DISCONNECT_AFTER_REFUSALS = 3
+
+
+class HandlerGuard:
+    """Wraps the hub's event handlers with the per-socket rate and the error answer."""
+
+    def __init__(self, ctx: HubContext, rate: RequestRate) -> None:
+        self.ctx = ctx
+        self.rate = rate
+        self._refused: dict[str, int] = {}
+
+    def forget(self, sid: str) -> None:
+        """The socket is gone."""
+        self.rate.forget(sid)
+        self._refused.pop(sid, None)
+
+    def wrap(self, event: str, handler: Handler) -> Callable[..., Awaitable[None]]:
+        async def run(sid: str, payload: Any = None, *_: Any) -> None:
+            if not self.rate.allow(sid):
+                await self._over_rate(sid, event)
+                return
+            self._refused.pop(sid, None)
+            try:
+                await handler(sid, payload)
+            except RequestError as exc:
+                await self.ctx.error(sid, event, str(exc))
+            except ServerBusy as exc:
+                metrics.SIO_BUSY.inc()
+                await self.ctx.error(sid, event, str(exc))
+            except StoreError as exc:
+                log.warning("%s: store unavailable: %s", event, exc)
+                await self.ctx.error(sid, event, "data temporarily unavailable")
+            except Exception as exc:  # any input gets an answer, not a traceback
+                log.warning("%s: unexpected %s: %s", event, type(exc).__name__, str(exc)[:200])
+                await self.ctx.error(sid, event, "the request could not be handled")
+
+        return run
+
+    async def _over_rate(self, sid: str, event: str) -> None:
+        metrics.SIO_RATE_LIMITED.inc()
+        refused = self._refused.get(sid, 0) + 1
+        self._refused[sid] = refused
+        if refused > DISCONNECT_AFTER_REFUSALS * self.rate.rate:
+            self._refused.pop(sid, None)
+            metrics.SIO_LIMIT_DISCONNECTS.labels("rate").inc()
+            await self.ctx.sio.disconnect(sid)
+            return
+        await self.ctx.error(
+            sid, event, f"rate limit: at most {int(self.rate.rate)} requests per second"
+        )
