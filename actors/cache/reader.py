@@ -58,17 +58,20 @@ class PriceReader:
                     found[symbol] = point
         return found
 
-    async def series(self, symbol: str, start_ms: int, end_ms: int) -> list[PricePoint]:
-        """Points in [start_ms, end_ms], oldest first; the cache serves the last 4 hours."""
+    async def series(
+        self, symbol: str, start_ms: int, end_ms: int, limit: int | None = None
+    ) -> list[PricePoint]:
+        """Points in [start_ms, end_ms], oldest first, at most `limit`; the cache serves the
+        last 4 hours."""
         now = int(time.time() * 1000)
         if start_ms >= now - SERIES_WINDOW_MS - 60_000:  # older ranges are never all cached
             try:
                 cached = await self.cache.series(symbol, start_ms, end_ms)
                 if cached:
-                    return cached
+                    return cached if limit is None else cached[:limit]
             except CacheError as exc:
                 self._fallback("series", exc)
-        return await self.store.points_between(symbol, start_ms, end_ms)
+        return await self.store.points_between(symbol, start_ms, end_ms, limit)
 
     async def interval(self, symbol: str, interval_start_ms: int) -> IntervalAggregate | None:
         """One interval's aggregate; closed intervals come from the cache when present."""

@@ -144,7 +144,9 @@ def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> lis
     return [
         *UsersApi(deps.store, hasher, tokens, limiter).endpoints(),
         *SymbolsApi(deps.store, guard).endpoints(),
-        *PricesApi(deps.store, deps.reader, scheme).endpoints(),
+        *PricesApi(
+            deps.store, deps.reader, scheme, max_points=settings.price_data_max_points
+        ).endpoints(),
         *SystemApi(
             deps.store,
             deps.cache,

@@ -255,3 +255,21 @@ async def test_latest_prefers_the_cache_over_the_store(api: Api, series: Series)
     assert (reply.data["price"], reply.data["timestamp"]) == (123.5, fresh.ts)
     eth = await api.call("GET", f"{BASE}/current/ETHUSDT")
     assert eth.data["price"] == series.points["ETHUSDT"][-1].price  # store fallback
+
+
+async def test_series_is_capped_in_points_and_a_larger_limit_is_400(
+    sqlite_store: Store, serve_app: ServeApp, series: Series
+) -> None:
+    """Issue 12, attack 7: a 24-hour range answers at most PRICE_DATA_MAX_POINTS points."""
+    async with running_api(sqlite_store, serve_app, PRICE_DATA_MAX_POINTS="100") as api:
+        day = {"startTime": str(series.now - 23 * HOUR_MS - 60_000), "endTime": str(series.now)}
+        reply = await api.call("GET", f"{BASE}/BTCUSDT", params=day)
+        assert reply.status == 200
+        assert len(reply.data) == 100  # the oldest 100 of 1,381
+        first = series.between("BTCUSDT", int(day["startTime"]), series.now)[:100]
+        assert [p["timestamp"] for p in reply.data] == [p.ts for p in first]
+        reply = await api.call("GET", f"{BASE}/BTCUSDT", params={**day, "limit": "10"})
+        assert len(reply.data) == 10
+        for limit in ("101", "0", "x"):
+            reply = await api.call("GET", f"{BASE}/BTCUSDT", params={**day, "limit": limit})
+            assert reply.status == 400 and reply.paths == ["limit"], reply.body

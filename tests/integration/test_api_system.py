@@ -152,7 +152,7 @@ async def test_openapi_lists_every_route_with_its_schemas(api: Api) -> None:
     assert create["security"] == [{"bearerAuth": []}]
     series = document["paths"]["/api/v1/price-data/{symbol}"]["get"]
     names = {p["name"]: p["in"] for p in series["parameters"]}
-    assert names == {"symbol": "path", "startTime": "query", "endTime": "query"}
+    assert names == {"symbol": "path", "startTime": "query", "endTime": "query", "limit": "query"}
 
 
 async def test_schema_in_openapi_is_the_validator(api: Api) -> None:

@@ -35,6 +35,16 @@ BAD_VALUES = [
     ("BUS_MAX_MB", "0"),
     ("BUS_MAX_MB", "nan"),
     ("BUS_MAX_MB", "lots"),
+    ("SIO_MAX_CONNECTIONS_PER_IP", "0"),
+    ("SIO_MAX_CONNECTIONS", "many"),
+    ("SIO_REQUESTS_PER_SECOND", "0"),
+    ("SIO_MAX_BUFFER_BYTES", "100"),
+    ("SIO_EXPENSIVE_READS", "0"),
+    ("SIO_SWEEP_SECONDS", "0"),
+    ("PRICE_DATA_MAX_POINTS", "0"),
+    ("REGISTRATIONS_PER_IP_HOUR", "-1"),
+    ("LOGIN_MAX_FAILURES", "0"),
+    ("METRICS_HOST", "localhost:9400"),
 ]
 
 
@@ -73,6 +83,18 @@ def test_production_requires_a_jwt_secret() -> None:
         Settings.from_env(environ={"APP_ENV": "production"}, dotenv=None)
     with pytest.raises(ConfigError, match="JWT_ACCESS_SECRET"):
         Settings.from_env(environ={"NODE_ENV": "production"}, dotenv=None)
+
+
+def test_production_refuses_a_jwt_secret_under_32_bytes_without_echoing_it() -> None:
+    """Issue 12, attack 8: a short HS256 key can be brute-forced from any token."""
+    short = {"APP_ENV": "production", "JWT_ACCESS_SECRET": "s3cret-but-short"}
+    with pytest.raises(ConfigError, match="JWT_ACCESS_SECRET") as info:
+        Settings.from_env(environ=short, dotenv=None)
+    assert "s3cret" not in str(info.value) and "32 bytes" in str(info.value)
+    long_enough = {**short, "JWT_ACCESS_SECRET": "k" * 32}
+    assert Settings.from_env(environ=long_enough, dotenv=None).jwt_access_secret == "k" * 32
+    development = {"JWT_ACCESS_SECRET": "short"}
+    assert Settings.from_env(environ=development, dotenv=None).jwt_access_secret == "short"
 
 
 def test_super_admin_needs_both_variables() -> None:
@@ -124,11 +146,18 @@ def test_durations(text: str, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "abc"), ("DATABASE_URL", "ftp://x"), ("JWT_ACCESS_EXPIRES_IN", "forever")],
+    [
+        ("PORT", "abc"),
+        ("DATABASE_URL", "ftp://x"),
+        ("JWT_ACCESS_EXPIRES_IN", "forever"),
+        ("JWT_ACCESS_SECRET", "short"),
+    ],
 )
 def test_cli_exits_2_with_one_line(name: str, value: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {n for n, _ in BAD_VALUES}}
     env[name] = value
+    if name == "JWT_ACCESS_SECRET":
+        env["APP_ENV"] = "production"
     proc = subprocess.run(
         [sys.executable, "-m", "actors", "run"],
         env=env,

@@ -36,9 +36,15 @@ class PricesApi:
     """Price handlers (public)."""
 
     def __init__(
-        self, store: Store, reader: PriceReader, scheme: IntervalScheme, stats_ttl: float = 2.0
+        self,
+        store: Store,
+        reader: PriceReader,
+        scheme: IntervalScheme,
+        stats_ttl: float = 2.0,
+        max_points: int = 10_000,
     ) -> None:
         self.store = store
+        self.max_points = max_points
         self.reader = reader
         self.scheme = scheme
         # Dashboards poll the 24 h figures; one store fold serves every poll of a short window.
@@ -98,7 +104,8 @@ class PricesApi:
                 query=PriceRangeQuery,
                 data=list[PriceItem],
                 errors=(400, 404),
-                description="Oldest first; the last hour by default, at most 24 hours.",
+                description="Oldest first; the last hour by default, at most 24 hours, and at "
+                "most `limit` points (PRICE_DATA_MAX_POINTS by default and at most).",
             ),
             latest,
             Endpoint(
@@ -146,8 +153,10 @@ class PricesApi:
     async def series(self, request: web.Request) -> web.Response:
         query = read_query(request, PriceRangeQuery)
         start, end = resolve_range(query, _now_ms())
+        if query.limit is not None and query.limit > self.max_points:
+            raise ApiError.field(400, "limit", f"limit must be at most {self.max_points}")
         symbol = await self._known(request.match_info["symbol"])
-        points = await self.reader.series(symbol, start, end)
+        points = await self.reader.series(symbol, start, end, query.limit or self.max_points)
         return envelope([self.item(p) for p in points], "Price data retrieved successfully")
 
     async def latest(self, request: web.Request) -> web.Response:

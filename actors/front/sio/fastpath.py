@@ -35,8 +35,8 @@ log = logging.getLogger("actors.front.sio.fastpath")
 # packets waiting for its next poll on polling) is not keeping up: further broadcasts to it are
 # dropped (counted) rather than buffered without bound (docs/security.md §4).
 DEFAULT_MAX_BUFFER = 256 * 1024
-# Answers to its own requests may go past that, up to this many times the bound; a client
-# further behind than that is disconnected (it asks and never reads).
+# Answers to its own requests are never dropped; a client with this many times the bound
+# unread when it sends a request is disconnected instead (it asks and never reads).
 REPLY_ALLOWANCE = 4
 _PACKET_OVERHEAD = 16
 
@@ -130,7 +130,6 @@ class FastPath:
         # while corked, frames for one transport are gathered and written with one syscall
         self._corked: dict[asyncio.Transport, list[bytes]] | None = None
         self._dropped = metrics.SIO_DROPPED
-        self._closing: set[asyncio.Task[None]] = set()
 
     def install(self) -> None:
         """Take over the websocket wrapper and the per-client queue of this server's Engine.IO
@@ -155,17 +154,16 @@ class FastPath:
         return conn
 
     async def send(self, eio_sid: str, message: EncodedEvent, *, reply: bool = False) -> bool:
-        """Deliver to one client; False when it is gone or too far behind (dropped). A `reply`
-        (the answer to the client's own request) may use REPLY_ALLOWANCE times the bound; past
-        that the client is disconnected."""
-        limit = self.max_reply_buffer if reply else self.max_buffer
+        """Deliver to one client; False when it is gone or (unless this is a `reply`, the
+        answer to the client's own request) too far behind: then it is dropped and counted.
+        Replies are bounded before the request runs instead (`behind`)."""
         conn = self._ready(eio_sid)
         if conn is None:
             sock = self.sio.eio.sockets.get(eio_sid)
             if sock is None:
                 return False
-            if _queued_bytes(sock) > limit:
-                self._refuse(eio_sid, reply)  # a polling client that stopped polling
+            if not reply and _queued_bytes(sock) > self.max_buffer:
+                self._dropped.inc()  # a polling client that stopped polling
                 return False
             try:
                 await self.sio.eio.send(eio_sid, message.packet)
@@ -175,26 +173,21 @@ class FastPath:
         transport = conn.transport
         if transport.is_closing():
             return False
-        if transport.get_write_buffer_size() > limit:
-            self._refuse(eio_sid, reply)
+        if not reply and transport.get_write_buffer_size() > self.max_buffer:
+            self._dropped.inc()
             return False
         transport.write(message.frame)
         return True
 
-    def _refuse(self, eio_sid: str, reply: bool) -> None:
-        self._dropped.inc()
-        if reply:
-            metrics.SIO_LIMIT_DISCONNECTS.labels("output").inc()
-            task = asyncio.get_running_loop().create_task(self._disconnect(eio_sid))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
-
-    async def _disconnect(self, eio_sid: str) -> None:
-        log.info("disconnecting a client that does not read its answers (%s)", eio_sid)
-        try:
-            await self.sio.eio.disconnect(eio_sid)
-        except (KeyError, OSError):
-            pass
+    def behind(self, eio_sid: str) -> bool:
+        """Whether the client has more than REPLY_ALLOWANCE times the bound unread: it asks
+        and does not read its answers, so it gets no more (the caller disconnects it)."""
+        conn = self.direct.get(eio_sid)
+        queued = 0 if conn is None else conn.transport.get_write_buffer_size()
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is not None:
+            queued += _queued_bytes(sock)
+        return queued > self.max_reply_buffer
 
     async def send_many(self, eio_sids: Iterable[str], message: EncodedEvent) -> int:
         """Deliver one encoded message to many clients; returns how many got it."""
@@ -237,6 +230,25 @@ class FastPath:
         if dropped:
             self._dropped.inc(dropped)
         return sent
+
+    async def drop(self, eio_sid: str) -> None:
+        """Close a client at once, discarding what it has not read (python-engineio's own
+        disconnect waits for the queue to drain, which a client that never polls never does);
+        the usual disconnect handlers run."""
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is None:
+            return
+        queue = sock.queue
+        while not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+        conn = self.direct.get(eio_sid)
+        await sock.close(wait=False, abort=True)
+        self.sio.eio.sockets.pop(eio_sid, None)
+        if conn is not None:
+            conn.transport.abort()
+        elif not sock.upgraded:
+            queue.put_nowait(None)  # answers a GET that may be waiting
 
     def cork(self) -> None:
         """Gather websocket frames per client until `uncork` (one write per client per batch)."""

@@ -1,7 +1,8 @@
 """HandlerGuard: every Socket.IO request handler answers any input with a result or `error`.
 
 A request over its socket's rate is refused with `error` (a socket far over it is
-disconnected); a refused request (`RequestError`), an unavailable store, a busy server, or any
+disconnected), a request from a socket that has not read its earlier answers disconnects it; a
+refused request (`RequestError`), an unavailable store, a busy server, or any
 unexpected exception becomes `error {event, message}` and one log line, never a traceback per
 request nor silence (docs/security.md §4).
 """
@@ -44,6 +45,12 @@ class HandlerGuard:
                 await self._over_rate(sid, event)
                 return
             self._refused.pop(sid, None)
+            eio_sid = self.ctx.eio_sid(sid)
+            if eio_sid is not None and self.ctx.fast.behind(eio_sid):
+                metrics.SIO_LIMIT_DISCONNECTS.labels("output").inc()
+                log.info("disconnecting a client that does not read its answers")
+                await self.ctx.fast.drop(eio_sid)
+                return
             try:
                 await handler(sid, payload)
             except RequestError as exc:
@@ -67,7 +74,10 @@ class HandlerGuard:
         if refused > DISCONNECT_AFTER_REFUSALS * self.rate.rate:
             self._refused.pop(sid, None)
             metrics.SIO_LIMIT_DISCONNECTS.labels("rate").inc()
-            await self.ctx.sio.disconnect(sid)
+            log.info("disconnecting a client far over the request rate")
+            eio_sid = self.ctx.eio_sid(sid)
+            if eio_sid is not None:
+                await self.ctx.fast.drop(eio_sid)
             return
         await self.ctx.error(
             sid, event, f"rate limit: at most {int(self.rate.rate)} requests per second"

@@ -126,7 +126,17 @@ class BroadcastHub(Actor[None]):
     # wiring -------------------------------------------------------------
     def attach(self, app: web.Application) -> None:
         """Mount the Socket.IO server (path /socket.io) on the front's aiohttp app."""
-        self.sio.attach(app)
+        for method in ("GET", "POST", "OPTIONS"):
+            app.router.add_route(method, "/socket.io/", self._handle_request)
+
+    async def _handle_request(self, request: web.Request) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await self.sio.handle_request(request)
+        except KeyError:
+            # python-engineio raises KeyError for a request on a session that closed while the
+            # request was on its way: the client's mistake, answered 400 and not a traceback
+            return web.Response(status=400, text="Session is disconnected")
+        return response
 
     def stats(self) -> dict[str, int]:
         """For /system/status: `{activeSubscriptions, connectedClients}`."""

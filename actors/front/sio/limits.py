@@ -111,7 +111,7 @@ class ReadGate:
 
     def __init__(self, concurrent: int, waiting: int | None = None) -> None:
         self.concurrent = concurrent
-        self.waiting = 4 * concurrent if waiting is None else waiting
+        self.waiting = 16 * concurrent if waiting is None else waiting
         self._slots = asyncio.Semaphore(concurrent)
         self._queued = 0
 
