@@ -56,8 +56,11 @@ FEED_DROPPED = Counter(
 BUS_PUBLISHED = Counter("bs_bus_published_points_total", "Points published to the bus", ["bus"])
 BUS_STREAM_LENGTH = Gauge("bs_bus_stream_length", "Entries in the ticks stream", ["bus"])
 BUS_PENDING = Gauge("bs_bus_group_pending", "Entries delivered to a group but not acked", ["group"])
+BUS_STREAM_BYTES = Gauge("bs_bus_stream_bytes", "MEMORY USAGE of the ticks stream", ["bus"])
 BUS_DROPPED = Counter(
-    "bs_bus_dropped_points_total", "Points a tail reader dropped when behind", ["reader"]
+    "bs_bus_dropped_points_total",
+    "Points dropped before a reader took them: a tail behind, or a group past BUS_MAX_MB",
+    ["reader"],
 )
 
 # db writer

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 
 from actors import metrics
+from actors.bus.backfill_requests import RedisBackfillRequests
 from actors.bus.redis import RedisBus
 from actors.cache.redis import RedisCache
 from actors.config import Settings
@@ -88,7 +89,7 @@ class _Parts:
         return store
 
     def bus(self) -> RedisBus:
-        bus = RedisBus.from_url(self.url, self.prefix)
+        bus = RedisBus.from_url(self.url, self.prefix, max_mb=self.settings.bus_max_mb)
         self.specs.append(ChildSpec(Resource("bus", closer=bus.close)))
         return bus
 
@@ -108,7 +109,15 @@ def build_feed(settings: Settings, shard: tuple[int, int]) -> Supervisor:
     parts = _Parts(settings, "feed", shard)
     store, bus, client = parts.store(), parts.bus(), parts.client()
     board, gate = FeedStatusBoard(), RestGate()
-    reader = build_feed_reader(settings, shard, bus=bus, store=store, status=board, rest_gate=gate)
+    reader = build_feed_reader(
+        settings,
+        shard,
+        bus=bus,
+        store=store,
+        status=board,
+        rest_gate=gate,
+        backfill_requests=RedisBackfillRequests(bus.client, parts.prefix),
+    )
     publisher = RedisFeedStatusPublisher(board, client, parts.prefix)
     parts.specs.append(ChildSpec(publisher))
     if shard[0] == 0:  # a fresh store gets the tracked symbols once; the shards poll for them
@@ -138,6 +147,7 @@ def build_db_writer(settings: Settings) -> Supervisor:
         flush_seconds=settings.db_flush_seconds,
         retention_days=settings.retention_days,
         buffer_limit=settings.db_buffer_points,
+        backfill=RedisBackfillRequests(bus.client, parts.prefix),
         consumer="db-writer",
     )
     parts.specs.append(ChildSpec(writer, shutdown=STOP_TIMEOUT))

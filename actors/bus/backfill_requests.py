@@ -14,7 +14,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from actors.bus.loss import Loss
-from actors.bus.redis import RedisLink, stream_entries, text_of
+from actors.bus.redis import RedisLink
+from actors.bus.redis_wire import stream_entries, text_of
 from actors.core.backoff import Backoff
 
 log = logging.getLogger("actors.bus.backfill_requests")

@@ -75,9 +75,16 @@ class LossLedger:
     warning. `take` hands the untaken part to the writer (who asks for the backfill)."""
 
     def __init__(
-        self, group: str, *, where: str = "bus", clock: Callable[[], float] = time.monotonic
+        self,
+        group: str,
+        *,
+        where: str = "bus",
+        hand_over: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`hand_over=False`: count and log only (the Redis bus keeps the untaken part in Redis)."""
         self.group = group
+        self.hand_over = hand_over
         self.where = where
         self.clock = clock
         self.untaken = Loss()
@@ -92,7 +99,8 @@ class LossLedger:
         if not loss.points:
             return
         self._dropped.inc(loss.points)
-        self.untaken.merge(loss)
+        if self.hand_over:
+            self.untaken.merge(loss)
         self.total.merge(loss)
         self._unlogged.merge(loss)
         self.report()

@@ -1,6 +1,7 @@
 """Cross-process bus: the Redis Stream `{prefix}ticks` (DESIGN.md §2).
 
-Publishers XADD msgpack-encoded chunks of points (approximate MAXLEN) in one pipeline.
+Publishers XADD msgpack-encoded chunks of points in one pipeline, then (every second) trim the
+stream by what every group has acknowledged, within `BUS_MAX_MB` (`redis_trim.py`).
 A group subscription reads through a consumer group and acks with XACK after the
 consumer's write: when it (re)starts it first re-reads its own pending entries, then claims
 entries other consumers of the group left idle, then reads new ones (`>`), so a consumer
@@ -17,53 +18,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from actors import metrics
 from actors.bus.base import Batch
 from actors.bus.loss import Loss, LossView
+from actors.bus.memory import DEFAULT_MAX_MB
+from actors.bus.redis_trim import StreamTrimmer
+from actors.bus.redis_wire import ENCODER, FIELD, Entry, decode_entry, stream_entries, text_of
 from actors.core.backoff import Backoff
 from actors.messages import PricePoint
 
 log = logging.getLogger("actors.bus.redis")
 
-FIELD = b"p"
-_ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder(list[PricePoint])
 # seconds per blocking call: below the client's socket timeout, and wakes for cancellation
 _BLOCK_SLICE = 1.0
 
-Entry = tuple[bytes, dict[bytes, bytes] | None]
 T = TypeVar("T")
 
 
 class BusUnavailable(RuntimeError):
     """Redis did not accept a publish within `publish_timeout` seconds."""
-
-
-def decode_entry(fields: Mapping[Any, Any] | None) -> list[PricePoint] | None:
-    """Points of one stream entry; None for an entry trimmed away or not ours."""
-    if not fields or FIELD not in fields:
-        return None
-    try:
-        return _DECODER.decode(fields[FIELD])
-    except msgspec.DecodeError:
-        return None
-
-
-def stream_entries(reply: Any) -> list[Entry]:
-    """The entries of an XREAD/XREADGROUP reply on one stream (RESP2 list or RESP3 dict)."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        streams = list(reply.values())
-        return list(streams[0][0]) if streams and streams[0] else []
-    return list(reply[0][1])
 
 
 class RedisLink:
@@ -206,19 +185,25 @@ class RedisGroupSubscription:
     async def _batch(self, entries: list[Entry]) -> Batch | None:
         points: list[PricePoint] = []
         ids: list[bytes] = []
-        lost: list[bytes] = []
+        trimmed: list[bytes] = []
+        unreadable: list[bytes] = []
         for entry_id, fields in entries:
             decoded = decode_entry(fields)
-            if decoded is None:
-                lost.append(entry_id)
-            else:
+            if decoded is not None:
                 points.extend(decoded)
                 ids.append(entry_id)
-        if lost:
-            # trimmed by MAXLEN before this group read it, or not an entry of ours: nothing to redo
-            self._dropped.inc(len(lost))
-            log.warning("bus group %s: %d entries trimmed or unreadable", self.name, len(lost))
-            await self.bus.client.xack(self.bus.stream, self.name, *lost)
+            elif fields:
+                unreadable.append(entry_id)
+            else:
+                trimmed.append(entry_id)
+        if trimmed:
+            # pending entries the bound trimmed: the trimmer counted them and recorded the loss
+            log.info("bus group %s: %d pending entries were trimmed", self.name, len(trimmed))
+        if unreadable:
+            self._dropped.inc(len(unreadable))  # not an entry of ours: one per entry
+            log.warning("bus group %s: %d unreadable entries skipped", self.name, len(unreadable))
+        if trimmed or unreadable:
+            await self.bus.client.xack(self.bus.stream, self.name, *trimmed, *unreadable)
         if not ids:
             return None
         return Batch(points, tuple(ids))
@@ -249,7 +234,13 @@ class RedisGroupSubscription:
         self._pending_gauge.set(int(summary.get("pending", 0)))
 
     async def take_losses(self) -> Loss | None:
-        return None
+        """What the stream dropped of this group since the last call (None on a Redis fault:
+        it stays in Redis for the next call)."""
+        try:
+            return await self.bus.trimmer.book.take(self.name)
+        except RedisError as exc:
+            await self._link.failed(exc, 0.0)
+            return None
 
     async def close(self) -> None:
         self.bus.subscriptions.discard(self)
@@ -309,13 +300,15 @@ class RedisTailSubscription:
 
 
 class RedisBus:
-    """The tree-mode bus over one Redis client; `maxlen` bounds the stream (in entries).
+    """The tree-mode bus over one Redis client.
 
-    Each feed shard adds an entry per flush (20 a second by default), each of a few hundred
-    bytes: the default keeps well over an hour of a 2-shard tree in some 40 MB, so a writer
-    may be down that long and still catch up. Entries trimmed before a group read them are
-    counted in `bs_bus_dropped_points_total{reader=<group>}` (one per entry: their points are
-    gone, so they cannot be counted).
+    The stream keeps an entry until every group has acknowledged it, within `max_mb` megabytes
+    (`BUS_MAX_MB`, measured with MEMORY USAGE): a writer may be down as long as that holds
+    (at the default 128 MB, hours of a 2-shard tree). Past the bound the oldest entries go;
+    what a group had not acknowledged of them is counted in
+    `bs_bus_dropped_points_total{reader=<group>}` (in points), logged once a minute with its
+    symbols and time range, shown in /readyz, and handed to the group's writer
+    (`take_losses`), who asks the feed to backfill it.
     """
 
     def __init__(
@@ -323,7 +316,8 @@ class RedisBus:
         client: aioredis.Redis,
         prefix: str,
         *,
-        maxlen: int = 200_000,
+        max_mb: float = DEFAULT_MAX_MB,
+        trim_every: float = 1.0,
         points_per_entry: int = 256,
         read_count: int = 64,
         claim_idle: float = 30.0,
@@ -333,8 +327,11 @@ class RedisBus:
         owns_client: bool = False,
     ) -> None:
         self.client = client
+        self.prefix = prefix
         self.stream = f"{prefix}ticks"
-        self.maxlen = maxlen
+        self.trimmer = StreamTrimmer(
+            self, int(max_mb * 1024 * 1024), every=trim_every, keep_seconds=max_behind
+        )
         self.points_per_entry = points_per_entry
         self.read_count = read_count
         self.claim_idle = claim_idle
@@ -368,8 +365,8 @@ class RedisBus:
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for start in range(0, len(listed), self.points_per_entry):
-                        chunk = _ENCODER.encode(listed[start : start + self.points_per_entry])
-                        pipe.xadd(self.stream, {FIELD: chunk}, maxlen=self.maxlen, approximate=True)
+                        chunk = ENCODER.encode(listed[start : start + self.points_per_entry])
+                        pipe.xadd(self.stream, {FIELD: chunk})
                     pipe.xlen(self.stream)
                     replies = await pipe.execute()
                 self._publish_link.ok()
@@ -382,6 +379,7 @@ class RedisBus:
                 await self._publish_link.failed(exc, deadline - time.monotonic())
         self._published.inc(len(listed))
         self._length.set(int(replies[-1]))
+        await self.trimmer.maybe_trim()
 
     async def group(self, name: str, consumer: str) -> RedisGroupSubscription:
         """Join group `name` as `consumer` (keep the name stable across restarts).
@@ -413,13 +411,10 @@ class RedisBus:
                 await link.failed(exc, deadline - time.monotonic())
 
     async def losses(self) -> dict[str, LossView]:
-        return {}
+        """Per group that lost points (kept in Redis: any process can report them)."""
+        return await self.trimmer.book.views()
 
     async def close(self) -> None:
         self.subscriptions.clear()
         if self.owns_client:
             await self.client.aclose()
-
-
-def text_of(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value
