@@ -13,7 +13,7 @@ from actors.logs import setup_logging
 
 log = logging.getLogger("actors.cli")
 
-ACTOR_NAMES = ("feed", "cache-writer", "db-writer", "front")
+ACTOR_NAMES = ("feed", "cache-writer", "db-writer", "front")  # actors.topology.roles.ROLES
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -68,14 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        from actors.compose import build_embedded
+        from actors.topology.modes import build_embedded
 
         log.info("embedded mode: %s", describe(settings))
         return await serve(
             build_embedded(settings, simulate=args.simulate, simulated_symbols=args.symbols)
         )
     if args.command == "actor":
-        from actors.tree import build_program
+        from actors.topology.modes import build_program
 
         return await serve(build_program(settings, args.name, args.shard))
     if args.command == "simulate":

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from actors.core.actor import Actor
+from actors.core.service import Service
 
 
-class Resource(Actor[None]):
+class Resource(Service):
     """Calls `opener` on start (and again on a restart) and `closer` on stop; either may be
     absent (a client that connects lazily needs only closing)."""
 
@@ -21,7 +21,7 @@ class Resource(Actor[None]):
         opener: Callable[[], Awaitable[object]] | None = None,
         closer: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        super().__init__(name, mailbox_size=1)
+        super().__init__(name)
         self._opener = opener
         self._closer = closer
 

@@ -1,6 +1,8 @@
 """OTP-style supervisor: ordered start, reverse stop, one_for_one / one_for_all, restart intensity.
 
-A crash reaches the supervisor through the child's link callback and is queued; the
+Each child has a restart type with Erlang/OTP's meaning: PERMANENT is always restarted,
+TRANSIENT only after a crash (a normal exit ends it: one-shot work), TEMPORARY never.
+A crash (or a normal exit) reaches the supervisor through the child's link callback and is queued; the
 supervisor's own task logs it once (actor name and exception), waits a backoff, and restarts.
 More than `max_restarts` restarts within `period` seconds and the supervisor stops its
 children and fails itself: a parent supervisor sees that as a crash of this child, the
@@ -18,13 +20,21 @@ from enum import Enum
 from typing import Any
 
 from actors import metrics
-from actors.core.actor import Child, ExitCallback
 from actors.core.backoff import Backoff
+from actors.core.service import Child, ExitCallback
 
 
 class Strategy(Enum):
     ONE_FOR_ONE = "one_for_one"
     ONE_FOR_ALL = "one_for_all"
+
+
+class Restart(Enum):
+    """When an exited child is started again (Erlang/OTP's restart types)."""
+
+    PERMANENT = "permanent"  # always: it is meant to run as long as its supervisor
+    TRANSIENT = "transient"  # after a crash only: returning normally means its work is done
+    TEMPORARY = "temporary"  # never: its exit, crash or not, ends it
 
 
 class RestartIntensityExceeded(RuntimeError):
@@ -33,10 +43,12 @@ class RestartIntensityExceeded(RuntimeError):
 
 @dataclass
 class ChildSpec:
-    """A child and how to treat it: `shutdown` is its drain timeout before a brutal kill."""
+    """A child and how to treat it: `shutdown` is its drain timeout before a brutal kill,
+    `restart` whether it is started again after it exits."""
 
     child: Child
     shutdown: float = 10.0
+    restart: Restart = Restart.PERMANENT
     backoff: Backoff = field(default_factory=lambda: Backoff(base=0.1, cap=5.0))
     last_crash: float = 0.0
 
@@ -61,12 +73,13 @@ class Supervisor(Child):
         self.log = logging.LoggerAdapter(logging.getLogger(f"actors.{name}"), {"actor": name})
         self._links: list[ExitCallback] = []
         # a child reports at most once per life (then waits for its restart), so this bound holds
-        self._exits: asyncio.Queue[tuple[Child, BaseException]] = asyncio.Queue(
+        self._exits: asyncio.Queue[tuple[Child, BaseException | None]] = asyncio.Queue(
             maxsize=max(1, len(children))
         )
         self._restarts: deque[float] = deque()
         self._task: asyncio.Task[None] | None = None
         self._started: list[ChildSpec] = []
+        self.ended: set[str] = set()  # children that exited for good (not restarted)
         self.failed: asyncio.Future[BaseException] | None = None
         for spec in children:
             spec.child.link(self._child_exited)
@@ -77,6 +90,7 @@ class Supervisor(Child):
     async def start(self) -> None:
         self.failed = asyncio.get_running_loop().create_future()
         self._started = []
+        self.ended = set()
         for spec in self.specs:
             await spec.child.start()
             self._started.append(spec)
@@ -109,7 +123,7 @@ class Supervisor(Child):
         if errors:
             self.log.error("%d children failed to stop cleanly", len(errors))
 
-    def _child_exited(self, child: Child, exc: BaseException) -> None:
+    def _child_exited(self, child: Child, exc: BaseException | None) -> None:
         self._exits.put_nowait((child, exc))
 
     def _spec(self, child: Child) -> ChildSpec:
@@ -125,11 +139,13 @@ class Supervisor(Child):
     async def _supervise(self) -> None:
         while True:
             child, exc = await self._exits.get()
-            self.log.error("%s crashed: %s: %s", child.name, type(exc).__name__, exc)
+            spec = self._spec(child)
+            if not self._restarts_after(spec, exc):
+                self.ended.add(child.name)
+                continue
             if not self._record_restart():
                 await self._fail(child, exc)
                 return
-            spec = self._spec(child)
             now = time.monotonic()
             if now - spec.last_crash > self.period:
                 spec.backoff.reset()  # it ran well for a whole period: start the backoff over
@@ -146,13 +162,30 @@ class Supervisor(Child):
                 while not self._exits.empty():
                     self._exits.get_nowait()  # exits caused by our own stop are not crashes
                 for other in self.specs:
-                    await other.child.start()
-                    self._started.append(other)
+                    if other.child.name not in self.ended:
+                        await other.child.start()
+                        self._started.append(other)
 
-    async def _fail(self, child: Child, exc: BaseException) -> None:
+    def _restarts_after(self, spec: ChildSpec, exc: BaseException | None) -> bool:
+        name = spec.child.name
+        if exc is None:
+            if spec.restart is Restart.PERMANENT:
+                self.log.error("%s exited, but it is permanent", name)
+                return True
+            self.log.info("%s finished", name)
+            return False
+        self.log.error("%s crashed: %s: %s", name, type(exc).__name__, exc)
+        if spec.restart is Restart.TEMPORARY:
+            self.log.warning("%s is temporary: not restarted", name)
+            return False
+        return True
+
+    async def _fail(self, child: Child, exc: BaseException | None) -> None:
         error = RestartIntensityExceeded(
             f"{self.name}: more than {self.max_restarts} restarts in {self.period:g}s "
             f"(last: {child.name}: {type(exc).__name__}: {exc})"
+            if exc is not None
+            else f"(last: {child.name} exited)"
         )
         self.log.critical("%s; stopping all children and escalating", error)
         await self._stop_children()

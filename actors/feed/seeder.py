@@ -1,6 +1,7 @@
 """SymbolSeeder: on a fresh store (no symbols yet) load the tracked pairs from exchangeInfo.
 
-Retries with capped backoff while the exchange is unreachable, then finishes; the feed readers
+A transient child: retries with capped backoff while the exchange is unreachable, then ends
+(its supervisor does not restart a transient child that returned normally); the feed readers
 pick the new symbols up through `symbols_version()`. A store that already has symbols is left
 alone (operators manage them through the API or `binance-stats seed-symbols`).
 """
@@ -13,14 +14,15 @@ import aiohttp
 
 from actors.core.actor import Actor
 from actors.core.backoff import Backoff
+from actors.core.service import Service
 from actors.feed.reader import REFRESH
 from actors.feed.rest_gate import RestGate
 from actors.feed.symbols import DISCOVERY_FAULTS, seed_symbols
 from actors.store.base import Store, StoreError
 
 
-class SymbolSeeder(Actor[None]):
-    """Seeds an empty symbol table once, in the background."""
+class SymbolSeeder(Service):
+    """Seeds an empty symbol table once, in the background, then ends (run it TRANSIENT)."""
 
     def __init__(
         self,
@@ -31,7 +33,7 @@ class SymbolSeeder(Actor[None]):
         notify: Sequence[Actor[str]] = (),
         backoff: Backoff | None = None,
     ) -> None:
-        super().__init__("symbol-seeder", mailbox_size=1)
+        super().__init__("symbol-seeder")
         self.store = store
         self.rest_url = rest_url
         self.rest_gate = rest_gate
@@ -39,10 +41,7 @@ class SymbolSeeder(Actor[None]):
         self.notify = notify
         self.seeded: int | None = None
 
-    async def on_start(self) -> None:
-        self.spawn(self._seed_once(), "seed")
-
-    async def _seed_once(self) -> None:
+    async def run(self) -> None:
         async with aiohttp.ClientSession() as session:
             while not self.should_stop:
                 try:

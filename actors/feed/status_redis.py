@@ -12,7 +12,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from actors.core.actor import Actor
+from actors.core.service import Service
 from actors.feed.status import FeedStatusBoard
 
 
@@ -33,7 +33,7 @@ def shards_key(prefix: str) -> str:
     return f"{prefix}feed:shards"
 
 
-class RedisFeedStatusPublisher(Actor[None]):
+class RedisFeedStatusPublisher(Service):
     """Copies a feed program's board to Redis every `period` seconds (and a last time on stop)."""
 
     def __init__(
@@ -46,7 +46,7 @@ class RedisFeedStatusPublisher(Actor[None]):
         ttl: float = 5.0,
         name: str = "feed-status",
     ) -> None:
-        super().__init__(name, mailbox_size=1)
+        super().__init__(name)
         self.board = board
         self.client = client
         self.prefix = prefix

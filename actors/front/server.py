@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from actors.core.actor import Actor
+from actors.core.service import Service
 
 
-class FrontServer(Actor[None]):
+class FrontServer(Service):
     """Serves `app` on host:port; started after the writers, stopped before them."""
 
     def __init__(self, app: web.Application, host: str, port: int, *, name: str = "front") -> None:
-        super().__init__(name, mailbox_size=1)
+        super().__init__(name)
         self.app = app
         self.host = host
         self.port = port

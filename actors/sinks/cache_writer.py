@@ -1,8 +1,11 @@
-"""CacheWriter: keeps the price cache current from the bus group `cache-writer` (DESIGN.md §2.3)."""
+"""CacheWriter: keeps the price cache current from the bus group `cache-writer`.
+
+Its write policy on the GroupConsumer skeleton: a retry buffer that never stops the reads
+(docs/architecture.md, the cache).
+"""
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -11,20 +14,15 @@ from actors import metrics
 from actors.bus.base import Batch, Bus, Subscription
 from actors.cache.aggregates import IntervalAggregator
 from actors.cache.base import CacheError, PriceCache
-from actors.core.actor import Actor
 from actors.core.backoff import Backoff
 from actors.messages import PricePoint
+from actors.sinks.consumer import GroupConsumer
 from actors.store.intervals import IntervalScheme
 
 GROUP = "cache-writer"
 
 
-def _cacheable(point: PricePoint) -> bool:
-    # NaN breaks the JSON of the latest price and every comparison of the aggregates.
-    return point.ts > 0 and math.isfinite(point.price) and point.price > 0
-
-
-class CacheWriter(Actor[None]):
+class CacheWriter(GroupConsumer):
     """Writes each batch's points, and the interval aggregates they change, to the cache.
 
     The cache is best effort, but a hole in it would be served as data, so: a batch is acked
@@ -41,6 +39,9 @@ class CacheWriter(Actor[None]):
     the series floor the same way; the DbWriter has the feed backfill them into the store.
     """
 
+    group = GROUP
+    target = "cache"
+
     def __init__(
         self,
         bus: Bus,
@@ -48,36 +49,28 @@ class CacheWriter(Actor[None]):
         scheme: IntervalScheme,
         *,
         name: str = "cache-writer",
-        consumer: str = "cache-writer-1",
+        consumer: str = GROUP,
         buffer_limit: int = 100_000,
         backoff: Backoff | None = None,
         read_timeout: float = 0.5,
         aggregates_since_ms: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(name)
-        self.bus = bus
+        super().__init__(name, bus, consumer, backoff or Backoff(base=0.2, cap=5.0), read_timeout)
         self.cache = cache
-        self.consumer = consumer
         self.buffer_limit = buffer_limit
-        self.backoff = backoff or Backoff(base=0.2, cap=5.0)
-        self.read_timeout = read_timeout
         self.clock = clock
         since = int(time.time() * 1000) if aggregates_since_ms is None else aggregates_since_ms
         self.aggregator = IntervalAggregator(scheme, since_ms=since)
-        self.cache_ok = True
-        self.failures = 0
         self._pending: deque[tuple[Batch, list[PricePoint]]] = deque()
         self._pending_points = 0
         self._gap_until: int | None = None
         self._retry_at = 0.0
         self._next_loss_check = 0.0
-        self._sub: Subscription | None = None
         label = getattr(cache, "kind", type(cache).__name__)
         self._written = metrics.CACHE_WRITES.labels(label)
         self._failed = metrics.CACHE_FAILURES.labels(label)
         self._dropped = metrics.CACHE_DROPPED.labels(label)
-        self._rejected = metrics.POINTS_REJECTED.labels(name)
         metrics.CACHE_BUFFERED.labels(label).set_function(lambda: self._pending_points)
 
     @property
@@ -85,27 +78,15 @@ class CacheWriter(Actor[None]):
         """Points read from the bus and not yet in the cache."""
         return self._pending_points
 
-    async def ready(self) -> bool:
-        """For /readyz (a ReadinessCheck probe): the last cache write succeeded."""
-        return self.cache_ok
-
-    async def on_start(self) -> None:
-        await self._close_subscription()
-        self._sub = await self.bus.group(GROUP, self.consumer)
+    async def consume(self, sub: Subscription) -> None:
         # Batches still held from before a restart are delivered again by the bus.
         self._pending.clear()
         self._pending_points = 0
-        self.spawn(self._run(self._sub), "consume")
+        self.spawn(self._run(sub), "consume")
 
-    async def on_stop(self) -> None:
-        if self._pending and self._sub is not None:
-            await self._flush(self._sub)  # one last try; unacked batches stay with the bus
-        await self._close_subscription()
-
-    async def _close_subscription(self) -> None:
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            await sub.close()
+    async def final_flush(self, sub: Subscription) -> None:
+        if self._pending:
+            await self._flush(sub)  # one last try
 
     async def _run(self, sub: Subscription) -> None:
         while not self.should_stop:
@@ -114,17 +95,15 @@ class CacheWriter(Actor[None]):
                 wait = min(wait, max(0.0, self._retry_at - self.clock()))
             batch = await sub.read(wait)
             if batch is not None:
-                await self._accept(sub, batch)
+                await self._take(sub, batch)
             if self.clock() >= self._next_loss_check:
                 self._next_loss_check = self.clock() + 1.0
                 await self._take_losses(sub)
             if self._pending and self.clock() >= self._retry_at:
                 await self._flush(sub)
 
-    async def _accept(self, sub: Subscription, batch: Batch) -> None:
-        points = [point for point in batch.points if _cacheable(point)]
-        if len(points) < len(batch.points):
-            self._rejected.inc(len(batch.points) - len(points))
+    async def _take(self, sub: Subscription, batch: Batch) -> None:
+        points = self.accept(batch.points)
         self.aggregator.add(points)
         self._pending.append((batch, points))
         self._pending_points += len(points)
@@ -147,7 +126,7 @@ class CacheWriter(Actor[None]):
             await self._flush(sub)  # nothing else would write the raised floor soon
 
     async def _flush(self, sub: Subscription) -> None:
-        if not self.cache_ok and not await self.cache.ping():
+        if not self.writes_ok and not await self.cache.ping():
             self._retry_later(None)  # a cheap probe before encoding the whole buffer again
             return
         points = [point for _, held in self._pending for point in held]
@@ -160,11 +139,7 @@ class CacheWriter(Actor[None]):
         except CacheError as exc:
             self._retry_later(exc)
             return
-        if not self.cache_ok:
-            self.log.info("cache writes recovered after %d failed attempts", self.failures)
-        self.cache_ok = True
-        self.failures = 0
-        self.backoff.reset()
+        self.write_succeeded()
         self._retry_at = 0.0
         self._gap_until = None
         self.aggregator.written(aggregates)
@@ -176,8 +151,4 @@ class CacheWriter(Actor[None]):
 
     def _retry_later(self, exc: CacheError | None) -> None:
         self._failed.inc()
-        self.failures += 1
-        self._retry_at = self.clock() + self.backoff.next()
-        if self.cache_ok:
-            self.log.warning("cache write failed (%s); holding points and retrying", exc)
-        self.cache_ok = False
+        self._retry_at = self.clock() + self.write_failed(exc, self._pending_points)

@@ -1,10 +1,13 @@
-"""DbWriter: batched, idempotent writes of the 1 Hz series to the store (DESIGN.md §2.4)."""
+"""DbWriter: batched, idempotent writes of the 1 Hz series to the store.
+
+Its write policy on the GroupConsumer skeleton: a buffer keyed by (symbol, second), flushed
+every `flush_seconds`, backpressure instead of drops (docs/architecture.md, the store).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import math
 import time
 from collections.abc import Callable
 
@@ -14,9 +17,9 @@ from actors import metrics
 from actors.bus.backfill_requests import BackfillRequests
 from actors.bus.base import Batch, Bus, Subscription
 from actors.bus.loss import Loss
-from actors.core.actor import Actor
 from actors.core.backoff import Backoff
 from actors.messages import PricePoint
+from actors.sinks.consumer import GroupConsumer
 from actors.store.base import Store, StoreError
 
 GROUP = "db-writer"
@@ -27,12 +30,7 @@ DAY_MS = 86_400_000
 Key = tuple[str, int]
 
 
-def _storable(point: PricePoint) -> bool:
-    # A NaN price fails the store's NOT NULL: written, it would fail its batch for ever.
-    return point.ts > 0 and math.isfinite(point.price) and point.price > 0
-
-
-class DbWriter(Actor[None]):
+class DbWriter(GroupConsumer):
     """Buffers points from the bus group `db-writer` and writes them every `flush_seconds`.
 
     - One point per (symbol, second) in the buffer, the later delivery winning, so a point
@@ -40,7 +38,7 @@ class DbWriter(Actor[None]):
     - A batch is acked only after the write holding its points committed; until then the bus
       keeps it and delivers it again after a crash or restart.
     - A failed write keeps the buffer and is retried with capped backoff, reopening the store
-      first (`store.open()` is idempotent); `store_ok` and `buffered` report it to /readyz.
+      first (`store.open()` is idempotent); `writes_ok` and `buffered` report it to /readyz.
     - Bound rule: at `buffer_limit` points the writer stops reading the bus until a write
       succeeds; the bus holds the rest up to its own bound (`BUS_MAX_MB`) and drops the oldest
       past it, never slowing the feed. Nothing is discarded here, so `bs_db_dropped_points_total`
@@ -55,6 +53,9 @@ class DbWriter(Actor[None]):
       timeout; what still fails stays unacked on the bus (logged).
     """
 
+    group = GROUP
+    target = "store"
+
     def __init__(
         self,
         bus: Bus,
@@ -68,24 +69,19 @@ class DbWriter(Actor[None]):
         read_timeout: float = 0.5,
         backfill: BackfillRequests | None = None,
         name: str = "db-writer",
-        consumer: str = "db-writer-1",
+        consumer: str = GROUP,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(name)
         if flush_seconds <= 0 or retention_days <= 0 or buffer_limit <= 0:
             raise ValueError("flush_seconds, retention_days and buffer_limit must be positive")
-        self.bus = bus
+        super().__init__(name, bus, consumer, backoff or Backoff(base=0.5, cap=30.0), read_timeout)
         self.store = store
         self.flush_seconds = flush_seconds
         self.retention_days = retention_days
         self.buffer_limit = buffer_limit
         self.prune_every = prune_every
-        self.backoff = backoff or Backoff(base=0.5, cap=30.0)
-        self.read_timeout = read_timeout
         self.backfill = backfill
-        self.consumer = consumer
         self.clock = clock
-        self.store_ok = True
         self.last_flush_at: float | None = None  # monotonic time of the last commit
         # (monotonic start, points) of recent committed writes, for tests and diagnostics
         self.recent_flushes: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
@@ -96,10 +92,9 @@ class DbWriter(Actor[None]):
         self._reopen = False
         self._room = asyncio.Event()
         self._room.set()
-        self._sub: Subscription | None = None
         self._stop_timeout = 10.0
-        self._rejected = metrics.POINTS_REJECTED.labels(name)
         self._unasked: Loss | None = None  # lost on the bus, backfill not yet asked for
+        self._retry_in = 0.0  # backoff delay after the last failed write
         metrics.DB_BUFFERED.set_function(lambda: self.buffered)
 
     @property
@@ -109,47 +104,38 @@ class DbWriter(Actor[None]):
 
     async def ready(self) -> bool:
         """For /readyz (a ReadinessCheck probe): the store takes writes and reads are not paused."""
-        return self.store_ok and self.buffered < self.buffer_limit
+        return self.writes_ok and self.buffered < self.buffer_limit
 
     # lifecycle -----------------------------------------------------------
-    async def on_start(self) -> None:
-        await self._close_subscription()
+    async def consume(self, sub: Subscription) -> None:
         # Batches held from before a restart also come again from the bus: their points
         # collapse in the buffer, and acking a batch twice is harmless.
-        self._sub = await self.bus.group(GROUP, self.consumer)
-        self.spawn(self._consume(self._sub), "consume")
-        self.spawn(self._flush_loop(self._sub), "flush")
+        self.spawn(self._read_loop(sub), "consume")
+        self.spawn(self._flush_loop(sub), "flush")
         self.spawn(self._prune_loop(), "prune")
 
     async def stop(self, timeout: float = 10.0) -> None:
         self._stop_timeout = timeout
         await super().stop(timeout)
 
-    async def on_stop(self) -> None:
+    async def final_flush(self, sub: Subscription) -> None:
         deadline = time.monotonic() + self._stop_timeout
-        sub = self._sub
         if self._inflight is not None and not self._inflight.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._inflight), self._stop_timeout)
             except TimeoutError:
                 self.log.warning("stop: a write still runs after %.1fs", self._stop_timeout)
-        while sub is not None and (self._buffer or self._batches) and time.monotonic() < deadline:
+        while (self._buffer or self._batches) and time.monotonic() < deadline:
             if await self._flush_now(sub):
                 break
-            await asyncio.sleep(min(self.backoff.next(), max(0.0, deadline - time.monotonic())))
+            await asyncio.sleep(min(self._retry_in, max(0.0, deadline - time.monotonic())))
         if self._buffer:
             self.log.warning(
                 "stop: %d points not committed; left unacked on the bus", len(self._buffer)
             )
-        await self._close_subscription()
-
-    async def _close_subscription(self) -> None:
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            await sub.close()
 
     # loops ---------------------------------------------------------------
-    async def _consume(self, sub: Subscription) -> None:
+    async def _read_loop(self, sub: Subscription) -> None:
         while not self.should_stop:
             if self.buffered >= self.buffer_limit:
                 if self._room.is_set():
@@ -162,11 +148,8 @@ class DbWriter(Actor[None]):
             batch = await sub.read(self.read_timeout)
             if batch is None:
                 continue
-            for point in batch.points:
-                if _storable(point):
-                    self._buffer[(point.symbol, point.second)] = point
-                else:
-                    self._rejected.inc()
+            for point in self.accept(batch.points):
+                self._buffer[(point.symbol, point.second)] = point
             self._batches.append(batch)
 
     async def _flush_loop(self, sub: Subscription) -> None:
@@ -178,7 +161,7 @@ class DbWriter(Actor[None]):
                 await self._ask_backfill(sub)
                 delay = max(0.0, self.flush_seconds - (time.monotonic() - started))
             else:
-                delay = self.backoff.next()
+                delay = self._retry_in
 
     async def _prune_loop(self) -> None:
         failing = False
@@ -204,7 +187,8 @@ class DbWriter(Actor[None]):
         if self._inflight is not None and not self._inflight.done():
             return await asyncio.shield(self._inflight)
         if not self._buffer:
-            await self._ack_all(sub, self._batches)  # batches of rejected points only
+            batches, self._batches = self._batches, []
+            await self.ack_all(sub, batches)  # batches of rejected points only
             return True
         self._inflight = asyncio.ensure_future(self._write(sub))
         return await asyncio.shield(self._inflight)
@@ -229,7 +213,7 @@ class DbWriter(Actor[None]):
             return False
         self._inflight_points = 0
         self._committed(taken, started)
-        await self._ack_all(sub, batches)
+        await self.ack_all(sub, batches)
         return True
 
     async def _ask_backfill(self, sub: Subscription) -> None:
@@ -254,27 +238,14 @@ class DbWriter(Actor[None]):
         self.log.info("asked the feed to backfill %s lost on the bus", self._unasked.describe())
         self._unasked = None
 
-    async def _ack_all(self, sub: Subscription, batches: list[Batch]) -> None:
-        if batches is self._batches:
-            self._batches = []
-        for batch in batches:
-            await sub.ack(batch)
-
     def _failed(self, exc: StoreError) -> None:
         metrics.DB_FAILURES.inc()
         self._reopen = True
-        if self.store_ok:
-            self.log.warning(
-                "store write failed (%s); keeping %d points and retrying", exc, len(self._buffer)
-            )
-        self.store_ok = False
+        self._retry_in = self.write_failed(exc, len(self._buffer))
 
     def _committed(self, points: dict[Key, PricePoint], started: float) -> None:
-        if not self.store_ok:
-            self.log.info("store writes recovered")
-        self.store_ok = True
+        self.write_succeeded()
         self._reopen = False
-        self.backoff.reset()
         self._room.set()
         now = self.clock()
         self.last_flush_at = time.monotonic()

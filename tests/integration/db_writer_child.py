@@ -5,7 +5,7 @@ whose flush interval (60 s) never comes round, so only its final flush can write
         feeds itself: a feeder publishes one BTCUSDT point every 2 ms on the in-process bus;
         prints `ready` after 200 points.
     python tests/integration/db_writer_child.py SQLITE_URL 0 --redis URL --prefix P --expect N
-        reads the Redis bus (consumer `db-writer-1`); prints `buffered` once it holds N points.
+        reads the Redis bus (consumer `db-writer`); prints `buffered` once it holds N points.
 
 Runs until SIGTERM, then prints one JSON line: points published by the feeder, and batches
 the in-process bus still holds unacked.
@@ -20,16 +20,16 @@ import sys
 from actors.bus.base import Bus
 from actors.bus.memory import MemoryBus
 from actors.bus.redis import RedisBus
-from actors.core.actor import Actor
 from actors.core.resource import Resource
 from actors.core.runtime import run_process, serve
+from actors.core.service import Service
 from actors.core.supervisor import ChildSpec, Supervisor
 from actors.messages import PricePoint
 from actors.sinks.db_writer import DbWriter
 from actors.store import IntervalScheme, open_store
 
 
-class Feeder(Actor[None]):
+class Feeder(Service):
     """Publishes BTCUSDT points one second apart (in ts), one every 2 ms of wall time."""
 
     def __init__(self, bus: Bus, first_ts: int) -> None:
@@ -52,7 +52,7 @@ class Feeder(Actor[None]):
                 return
 
 
-class Watcher(Actor[None]):
+class Watcher(Service):
     """Prints `buffered` once the writer holds `expect` points."""
 
     def __init__(self, writer: DbWriter, expect: int) -> None:

@@ -128,7 +128,7 @@ async def test_redis_restarted_mid_run_is_survived(
             await bus.publish([point])
 
         async def failing() -> bool:
-            return not writer.cache_ok and writer.buffered == len(during)
+            return not writer.writes_ok and writer.buffered == len(during)
 
         await eventually(failing, what="the writer to notice the outage and hold the points")
         assert metrics.CACHE_FAILURES.labels("redis")._value.get() > failures_before
@@ -180,7 +180,7 @@ async def test_a_full_retry_buffer_drops_oldest_and_marks_the_gap(
         private_redis.start()
 
         async def landed() -> bool:
-            return writer.buffered == 0 and writer.cache_ok
+            return writer.buffered == 0 and writer.writes_ok
 
         await eventually(landed, timeout=15, what="held points written")
         # The early points are still there, but below the raised floor: readers use the store.
@@ -212,7 +212,7 @@ async def test_memory_cache_in_embedded_mode(bus: MemoryBus) -> None:
             return await cache.latest(["BTCUSDT"]) == {"BTCUSDT": sent[-1]}
 
         await eventually(arrived, what="latest price in memory")
-        assert writer.cache_ok and writer.buffered == 0
+        assert writer.writes_ok and writer.buffered == 0
     finally:
         await writer.stop()
 

@@ -154,7 +154,7 @@ async def test_readiness_reports_the_buffer(bus: MemoryBus, sqlite_store: Store)
     writer = make_writer(bus, sqlite_store, flush_seconds=0.1)
     await writer.start()
     try:
-        assert writer.store_ok and writer.buffered == 0 and writer.last_flush_at is None
+        assert writer.writes_ok and writer.buffered == 0 and writer.last_flush_at is None
         await bus.publish(ticks("BTCUSDT", T0, 3))
         await eventually(stored(sqlite_store, "BTCUSDT", 3), what="three points")
 
@@ -187,6 +187,6 @@ async def test_invalid_points_are_rejected_not_retried_for_ever(
         assert await eventually(stored(sqlite_store, "BTCUSDT", 2), what="the good points") == good
         await eventually(acked(bus), what="every batch acked")
         assert rejected._value.get() - before == 4
-        assert writer.store_ok
+        assert writer.writes_ok
     finally:
         await writer.stop()

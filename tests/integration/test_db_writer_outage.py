@@ -75,7 +75,7 @@ def all_acked(bus: MemoryBus) -> Any:
 
 async def failing(writer: DbWriter, failures_before: float) -> None:
     async def probe() -> bool:
-        return not writer.store_ok and metrics.DB_FAILURES._value.get() > failures_before
+        return not writer.writes_ok and metrics.DB_FAILURES._value.get() > failures_before
 
     await eventually(probe, what="the writer to see the store fail")
 
@@ -181,7 +181,7 @@ async def test_a_store_that_cannot_be_opened_is_retried(bus: MemoryBus, tmp_path
         blocker.unlink()
         await eventually(stored(store, sent), what="points once the store opens")
         await eventually(all_acked(bus), what="every batch acked")
-        assert writer.store_ok and crashes == []
+        assert writer.writes_ok and crashes == []
     finally:
         await writer.stop()
         await store.close()

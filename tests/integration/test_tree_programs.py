@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.tree import build_program, metrics_port
+from actors.topology.modes import build_program
+from actors.topology.roles import metrics_port
 from tests.helpers import make_settings
 
 

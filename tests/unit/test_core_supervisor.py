@@ -8,7 +8,14 @@ import pytest
 
 from actors.core.actor import Actor
 from actors.core.backoff import Backoff
-from actors.core.supervisor import ChildSpec, RestartIntensityExceeded, Strategy, Supervisor
+from actors.core.service import Service
+from actors.core.supervisor import (
+    ChildSpec,
+    Restart,
+    RestartIntensityExceeded,
+    Strategy,
+    Supervisor,
+)
 from tests.helpers import eventually
 
 
@@ -186,3 +193,60 @@ def test_unbounded_mailbox_is_refused() -> None:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+class OneShot(Service):
+    """Its `run` returns after `crashes` crashes; counts its starts."""
+
+    def __init__(self, name: str, *, crashes: int = 0) -> None:
+        super().__init__(name)
+        self.crashes = crashes
+        self.starts = 0
+
+    async def on_start(self) -> None:
+        self.starts += 1
+
+    async def run(self) -> None:
+        if self.starts <= self.crashes:
+            raise RuntimeError(f"{self.name} crash {self.starts}")
+
+
+def one_shot_spec(child: Service, restart: Restart) -> ChildSpec:
+    return ChildSpec(child, restart=restart, backoff=Backoff(base=0.01, cap=0.05, jitter=0.0))
+
+
+async def test_a_transient_child_that_returns_ends_and_one_that_crashes_restarts() -> None:
+    done, flaky = OneShot("done"), OneShot("flaky", crashes=2)
+    keeper = Recorder("keeper", [])
+    sup = Supervisor(
+        "root",
+        [
+            one_shot_spec(done, Restart.TRANSIENT),
+            one_shot_spec(flaky, Restart.TRANSIENT),
+            spec(keeper),
+        ],
+    )
+    await sup.start()
+    await eventually(
+        lambda: _async(sup.ended == {"done", "flaky"}), timeout=5, what="both transients ended"
+    )
+    assert (done.starts, flaky.starts) == (1, 3), "a crash restarts it, returning ends it"
+    await keeper.tell("still served")
+    await eventually(lambda: _async(keeper.handled == ["still served"]), timeout=5, what="keeper")
+    await sup.stop()
+
+
+async def test_a_permanent_child_that_returns_is_restarted_and_a_temporary_one_never() -> None:
+    permanent, temporary = OneShot("permanent"), OneShot("temporary", crashes=1)
+    sup = Supervisor(
+        "root",
+        [one_shot_spec(permanent, Restart.PERMANENT), one_shot_spec(temporary, Restart.TEMPORARY)],
+        max_restarts=3,
+        period=10.0,
+    )
+    await sup.start()
+    assert sup.failed is not None
+    error = await asyncio.wait_for(sup.failed, 5)  # it returns each time: restarted until the limit
+    assert isinstance(error, RestartIntensityExceeded) and "permanent exited" in str(error)
+    assert permanent.starts == 4
+    assert temporary.starts == 1 and "temporary" in sup.ended

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
 from actors import metrics
-from actors.tree import metrics_port
+from actors.topology.roles import metrics_port
 from tests.helpers import make_settings
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"

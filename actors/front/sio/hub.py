@@ -23,7 +23,7 @@ from actors import metrics
 from actors.bus.base import Bus, Subscription
 from actors.cache.reader import PriceReader
 from actors.config import Settings
-from actors.core.actor import Actor
+from actors.core.service import Service
 from actors.front.sio.codec import EncodedEvent
 from actors.front.sio.context import NAMESPACE, HubContext, SymbolDirectory
 from actors.front.sio.dashboard import ListDialect
@@ -52,7 +52,7 @@ def socket_limits(settings: Settings) -> SocketLimits:
     )
 
 
-class BroadcastHub(Actor[None]):
+class BroadcastHub(Service):
     """Socket.IO server, client events of both dialects, and the price broadcasts."""
 
     def __init__(
@@ -69,7 +69,7 @@ class BroadcastHub(Actor[None]):
         limits: SocketLimits | None = None,
         name: str = "hub",
     ) -> None:
-        super().__init__(name, mailbox_size=1)
+        super().__init__(name)
         self.bus = bus
         self.throttle = throttle
         # A point is sent at once when its *exchange* time is a throttle past the last one sent
@@ -277,9 +277,6 @@ class BroadcastHub(Actor[None]):
         if not self._shut_down:  # python-engineio's shutdown cannot run twice
             self._shut_down = True
             await self.sio.shutdown()
-
-    async def handle(self, message: None) -> None:
-        """The hub has no mailbox traffic; its work is the broadcast loop."""
 
     # broadcasting -------------------------------------------------------
     async def _broadcast_loop(self, subscription: Subscription) -> None:
