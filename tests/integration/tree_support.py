@@ -148,7 +148,7 @@ class Tree:
         return ["db-writer", "cache-writer", *feeds, "front"]
 
     def metrics_ports(self) -> dict[str, int]:
-        """Program → its metrics port (the offsets of actors/tree.py)."""
+        """Program → its metrics port (the offsets of actors/topology/roles.py)."""
         ports = {
             "front": self.metrics_base,
             "cache-writer": self.metrics_base + 1,
