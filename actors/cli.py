@@ -44,10 +44,20 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "seed-symbols", help="load TRADING USDT spot symbols from exchangeInfo into the store"
     )
-    admin = sub.add_parser("create-admin", help="create or promote an admin account")
+    admin = sub.add_parser(
+        "create-admin",
+        help="create an admin account (the password from --password-stdin, $ADMIN_PASSWORD "
+        "or a prompt; never an argument, which ps and shell history would show)",
+    )
     admin.add_argument("--email", required=True)
-    admin.add_argument("--password", required=True)
     admin.add_argument("--name", default="Admin")
+    admin.add_argument(
+        "--promote", action="store_true", help="make an existing non-admin account admin"
+    )
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    admin.add_argument("--password", help=argparse.SUPPRESS)  # refused with a reason
     return top
 
 
@@ -87,7 +97,17 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return await seed_symbols_command(settings)
     if args.command == "create-admin":
-        from actors.front.admin import create_admin_command
+        from actors.front.admin import create_admin_command, read_admin_password
 
-        return await create_admin_command(settings, args.email, args.password, args.name)
+        if args.password is not None:
+            print(
+                "binance-stats create-admin: --password is not accepted (ps and shell history "
+                "would show it): use --password-stdin, ADMIN_PASSWORD or the prompt",
+                file=sys.stderr,
+            )
+            return 2
+        password = read_admin_password(args.password_stdin)
+        return await create_admin_command(
+            settings, args.email, password, args.name, promote=args.promote
+        )
     return 2

@@ -70,6 +70,8 @@ class User(msgspec.Struct, frozen=True, rename="camel"):
     role: str
     created_at: int
     updated_at: int
+    # bumped on every role or password change: tokens carrying an older one are refused
+    token_version: int = 0
 
 
 class Stats24h(msgspec.Struct, frozen=True, rename="camel"):

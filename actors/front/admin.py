@@ -1,15 +1,20 @@
 """Admin accounts: `binance-stats create-admin` and the SUPER_ADMIN_* account made at start.
 
-Both create the account, or promote an existing one to admin and set its password. Passwords
-are never logged.
+Both create the account; an existing non-admin account is promoted (and its password set) only
+when asked (`--promote`, or it is the configured SUPER_ADMIN_EMAIL). A promotion bumps the
+account's token version, so tokens issued before it (perhaps to whoever registered the email
+first) stop working. Passwords are never logged nor taken on the command line (docs/security.md §2).
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
 import re
 import sys
 from enum import Enum
+from typing import TextIO
 
 from actors.config import Settings
 from actors.front.auth import PasswordHasher
@@ -30,6 +35,10 @@ class AdminOutcome(Enum):
     PROMOTED = "promoted"
     UPDATED = "password updated"
     UNCHANGED = "unchanged"
+    REFUSED = "refused: an existing non-admin account (pass --promote to make it admin)"
+
+
+PASSWORD_ENV = "ADMIN_PASSWORD"
 
 
 def admin_input_problem(email: str, password: str, name: str) -> str | None:
@@ -46,9 +55,16 @@ def admin_input_problem(email: str, password: str, name: str) -> str | None:
 
 
 async def make_admin(
-    store: Store, hasher: PasswordHasher, email: str, password: str, name: str
+    store: Store,
+    hasher: PasswordHasher,
+    email: str,
+    password: str,
+    name: str,
+    *,
+    promote: bool = False,
 ) -> AdminOutcome:
-    """Create `email` as admin, or make the existing account admin with this password."""
+    """Create `email` as admin; an existing admin gets this password; an existing non-admin
+    is promoted only with `promote` (else REFUSED, nothing changed)."""
     email = email.strip().lower()
     existing = await store.get_user_by_email(email)
     if existing is None:
@@ -59,6 +75,8 @@ async def make_admin(
             existing = await store.get_user_by_email(email)
             if existing is None:
                 raise
+    if existing.role != ADMIN_ROLE and not promote:
+        return AdminOutcome.REFUSED
     return await _align(store, hasher, existing, password)
 
 
@@ -81,17 +99,54 @@ async def ensure_super_admin(
     hasher = hasher or PasswordHasher(settings.bcrypt_salt_rounds, workers=1)
     try:
         outcome = await make_admin(
-            store, hasher, settings.super_admin_email, settings.super_admin_password, "Super Admin"
+            store,
+            hasher,
+            settings.super_admin_email,
+            settings.super_admin_password,
+            "Super Admin",
+            promote=True,  # the operator named this email: whoever registered it first loses it
         )
     finally:
         if own:
             hasher.close()
-    if outcome is not AdminOutcome.UNCHANGED:
+    if outcome is AdminOutcome.PROMOTED:
+        log.warning(
+            "super admin %s: promoted an existing non-admin account (its earlier tokens are void)",
+            settings.super_admin_email,
+        )
+    elif outcome is not AdminOutcome.UNCHANGED:
         log.info("super admin %s: %s", settings.super_admin_email, outcome.value)
 
 
-async def create_admin_command(settings: Settings, email: str, password: str, name: str) -> int:
-    """`binance-stats create-admin --email E --password P`: 0 done, 2 bad input, 1 store down."""
+def read_admin_password(from_stdin: bool, stdin: TextIO | None = None) -> str | None:
+    """The new admin's password: the first line of stdin (`--password-stdin`), else
+    $ADMIN_PASSWORD, else a prompt (twice) on a terminal; None when there is no way to ask."""
+    stdin = stdin or sys.stdin
+    if from_stdin:
+        return stdin.readline().rstrip("\r\n")
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if not stdin.isatty():
+        return None
+    first = getpass.getpass("Password for the admin: ")
+    if getpass.getpass("Repeat it: ") != first:
+        print("binance-stats create-admin: the passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+async def create_admin_command(
+    settings: Settings, email: str, password: str | None, name: str, *, promote: bool = False
+) -> int:
+    """`binance-stats create-admin --email E [--promote] [--password-stdin]`: 0 done, 2 bad
+    input or a non-admin account without --promote, 1 store down."""
+    if password is None:
+        print(
+            "binance-stats create-admin: no password: pipe it with --password-stdin, set "
+            f"{PASSWORD_ENV}, or run on a terminal to be asked",
+            file=sys.stderr,
+        )
+        return 2
     problem = admin_input_problem(email, password, name)
     if problem:
         print(f"binance-stats create-admin: {problem}", file=sys.stderr)
@@ -99,17 +154,19 @@ async def create_admin_command(settings: Settings, email: str, password: str, na
     store = open_store(
         settings.database_url,
         settings.interval_scheme,
-        sqlite_synchronous=settings.sqlite_synchronous,
     )
     hasher = PasswordHasher(settings.bcrypt_salt_rounds, workers=1)
     try:
         await store.open()
-        outcome = await make_admin(store, hasher, email, password, name)
+        outcome = await make_admin(store, hasher, email, password, name, promote=promote)
     except StoreError as exc:
         print(f"binance-stats create-admin: the store is unavailable: {exc}", file=sys.stderr)
         return 1
     finally:
         hasher.close()
         await store.close()
+    if outcome is AdminOutcome.REFUSED:
+        print(f"binance-stats create-admin: {email.strip().lower()}: {outcome.value}", file=sys.stderr)
+        return 2
     print(f"admin {email.strip().lower()}: {outcome.value}")
     return 0

@@ -24,7 +24,7 @@ from actors.front.auth import Guard, PasswordHasher, TokenService
 from actors.front.cors import CorsPolicy, cors_middleware
 from actors.front.errors import error_middleware
 from actors.front.openapi import OpenApiRoutes
-from actors.front.ratelimit import LoginLimiter
+from actors.front.ratelimit import Limit, LoginLimiter, RegistrationLimiter
 from actors.front.rest.common import Endpoint
 from actors.front.rest.prices import PricesApi
 from actors.front.rest.symbols import SymbolsApi
@@ -128,7 +128,8 @@ def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> lis
     scheme = settings.interval_scheme
     hasher = PasswordHasher(settings.bcrypt_salt_rounds)
     tokens = TokenService.from_settings(settings)
-    limiter = LoginLimiter()
+    limiter = LoginLimiter(per_pair=Limit(settings.login_max_failures, 15 * 60))
+    registrations = RegistrationLimiter(Limit(settings.registrations_per_ip_hour, 3600))
     app[LIMITER] = limiter
     guard = Guard(tokens, deps.store)
 
@@ -142,7 +143,7 @@ def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> lis
 
     app.cleanup_ctx.append(lifecycle)
     return [
-        *UsersApi(deps.store, hasher, tokens, limiter).endpoints(),
+        *UsersApi(deps.store, hasher, tokens, limiter, registrations).endpoints(),
         *SymbolsApi(deps.store, guard).endpoints(),
         *PricesApi(
             deps.store, deps.reader, scheme, max_points=settings.price_data_max_points

@@ -1,8 +1,10 @@
 """Authentication: JWT (HS256) issue and check, bcrypt off the event loop, route guards.
 
 A token travels in `Authorization: Bearer <jwt>` or as the bare `<jwt>` (the seed's dashboard
-sends it bare). Its claims are `userId, name, email, role, iat, exp`. Admin routes also look
-the user up, so a demoted or deleted account loses admin rights before its token expires.
+sends it bare). Its claims are `userId, name, email, role, iat, exp` and `ver`, the account's
+token version when it was issued. Every authenticated request looks the account up: a deleted
+account, or one whose role or password changed since (its version moved on), gets 401, so a
+token dies with the privileges it carried (docs/security.md §2).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import jwt
 import msgspec
 from aiohttp import web
 
+from actors import metrics
 from actors.config import Settings
 from actors.front.errors import ApiError, ErrorSource
 from actors.messages import User
@@ -37,6 +40,7 @@ class Claims(msgspec.Struct, frozen=True, rename="camel"):
     role: str
     iat: int
     exp: int
+    ver: int = 0
 
 
 class HasherBusy(ApiError):
@@ -47,32 +51,54 @@ class HasherBusy(ApiError):
         super().__init__(503, message, [ErrorSource("", message)], {"Retry-After": "1"})
 
 
-class PasswordHasher:
-    """bcrypt at the configured cost, run on a small thread pool so the loop stays responsive.
+class _Lane:
+    """One share of the bcrypt work: its own threads and its own bound on waiting work."""
 
-    At most `max_pending` checks wait or run at once: past that `HasherBusy` is raised at once,
-    so a flood of logins costs memory and CPU in proportion to the bound, not to the flood.
+    def __init__(self, name: str, workers: int, max_pending: int) -> None:
+        self.max_pending = max_pending
+        self.pending = 0
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bcrypt-{name}")
+
+    async def run(self, func: Callable[..., T], *args: object) -> T:
+        if self.pending >= self.max_pending:
+            metrics.AUTH_REFUSED.labels("hasher_busy").inc()
+            raise HasherBusy()
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, func, *args)
+        finally:
+            self.pending -= 1
+
+
+class PasswordHasher:
+    """bcrypt at the configured cost, on threads so the loop stays responsive.
+
+    Checks (logins) and new hashes (registrations) have separate lanes, each with its own
+    threads and its own bound (`HasherBusy` past it): a flood of registrations can fill only its
+    own lane, never refuse or queue a login. Costs stay in proportion to the bounds, not to a
+    flood.
     """
 
-    def __init__(self, rounds: int, workers: int = 2, max_pending: int = 64) -> None:
+    def __init__(
+        self,
+        rounds: int,
+        workers: int = 2,
+        max_pending: int = 64,
+        *,
+        hash_workers: int = 1,
+        max_pending_hashes: int = 8,
+    ) -> None:
         self.rounds = rounds
         self.max_pending = max_pending
-        self._pending = 0
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self._checks = _Lane("check", workers, max_pending)
+        self._hashes = _Lane("hash", hash_workers, max_pending_hashes)
         self._decoy: bytes | None = None
-
-    async def _run(self, func: Callable[..., T], *args: object) -> T:
-        if self._pending >= self.max_pending:
-            raise HasherBusy()
-        self._pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
-        finally:
-            self._pending -= 1
 
     async def hash(self, password: str) -> str:
         """A new bcrypt hash of `password` (at most 72 bytes, checked by the caller)."""
-        digest = await self._run(bcrypt.hashpw, password.encode(), bcrypt.gensalt(self.rounds))
+        digest = await self._hashes.run(
+            bcrypt.hashpw, password.encode(), bcrypt.gensalt(self.rounds)
+        )
         return digest.decode()
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
@@ -83,16 +109,18 @@ class PasswordHasher:
         if password_hash is None:
             # Same cost as a real check, so response time does not tell which emails exist.
             if self._decoy is None:
-                self._decoy = (await self.hash("decoy-password")).encode()
-            await self._run(bcrypt.checkpw, secret, self._decoy)
+                salt = bcrypt.gensalt(self.rounds)
+                self._decoy = await self._checks.run(bcrypt.hashpw, b"decoy-password", salt)
+            await self._checks.run(bcrypt.checkpw, secret, self._decoy)
             return False
         try:
-            return bool(await self._run(bcrypt.checkpw, secret, password_hash.encode()))
+            return bool(await self._checks.run(bcrypt.checkpw, secret, password_hash.encode()))
         except ValueError:  # a malformed stored hash
             return False
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._checks.pool.shutdown(wait=False, cancel_futures=True)
+        self._hashes.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class TokenService:
@@ -116,6 +144,7 @@ class TokenService:
             "role": user.role,
             "iat": issued,
             "exp": issued + self.expires_seconds,
+            "ver": user.token_version,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
@@ -150,25 +179,33 @@ def token_from(request: web.Request) -> str | None:
 
 
 class Guard:
-    """Route guards: `require_user` checks the token, `require_admin` also the stored role."""
+    """Route guards: `require_user` checks the token against the stored account (its token
+    version), `require_admin` also the stored role."""
 
     def __init__(self, tokens: TokenService, store: Store) -> None:
         self.tokens = tokens
         self.store = store
 
-    def require_user(self, request: web.Request) -> Claims:
-        """The bearer's claims; 401 when the token is missing or invalid."""
+    async def require_user(self, request: web.Request) -> tuple[Claims, User]:
+        """The bearer's claims and account; 401 when the token is missing, invalid, or older
+        than the account's last role or password change."""
         token = token_from(request)
         if token is None:
             raise _unauthorized("Authentication required: send Authorization: Bearer <token>")
-        return self.tokens.verify(token)
-
-    async def require_admin(self, request: web.Request) -> Claims:
-        """The claims of a current admin; 401 without a valid token, 403 for anyone else."""
-        claims = self.require_user(request)
+        claims = self.tokens.verify(token)
         user = await self.store.get_user(claims.user_id)
         if user is None:
             raise _unauthorized("The token's account no longer exists")
+        if claims.ver != user.token_version:
+            metrics.AUTH_REFUSED.labels("stale_token").inc()
+            raise _unauthorized(
+                "The token was issued before the account's role or password changed; log in again"
+            )
+        return claims, user
+
+    async def require_admin(self, request: web.Request) -> Claims:
+        """The claims of a current admin; 401 without a valid token, 403 for anyone else."""
+        claims, user = await self.require_user(request)
         if user.role not in ADMIN_ROLES:
             message = "Admin role required"
             raise ApiError(403, message, [ErrorSource("authorization", message)])

@@ -1,7 +1,8 @@
-"""Login rate limiting (DESIGN.md §9): failed attempts per email and per client IP.
+"""Account rate limiting: failed logins per (email, client IP) and per client IP, and
+registrations per client IP (docs/security.md §3).
 
-Only *failed* logins count, so a normal session's successful login is never refused (unless
-its own email, or its IP, is under attack past the limit). A success clears that email's failures.
+Only *failed* logins count, and per address: nobody can lock an account's owner out from
+somewhere else. A success clears that address's failures on the email.
 State lives in this process: with several front processes each enforces its own limits, which
 multiplies the allowance by the number of fronts but keeps the limiter free of I/O.
 """
@@ -67,6 +68,11 @@ class SlidingWindow:
     def clear(self, key: str) -> None:
         self._hits.pop(key, None)
 
+    def count(self, key: str) -> int:
+        """Failures of `key` within the window."""
+        hits = self._live(key, self.clock())
+        return 0 if hits is None else len(hits)
+
     def forget_one(self, key: str) -> None:
         """Take back the latest hit of `key` (an attempt that turned out to succeed)."""
         hits = self._hits.get(key)
@@ -80,37 +86,81 @@ class SlidingWindow:
 
 
 class LoginLimiter:
-    """The two login limits: failures per email (10 in 15 min) and per IP (60 in 1 min).
+    """Failed logins per (email, client IP) and per client IP (docs/security.md §3).
 
-    An attempt counts from the moment it starts (`begin`), so a burst of concurrent guesses
-    cannot all slip in before the first failure is known; `succeeded` takes it back.
+    Ten wrong passwords for an email from one address make *that address* wait for that email;
+    the owner, from an address without failures, still gets in with the right password. An
+    email under a spread-out attack (`email_alarm` failures from anywhere within the window)
+    still takes an attempt from any clean address, but none more from an address that already
+    failed on it. An attempt counts from the moment it starts (`begin`), so a burst of
+    concurrent guesses cannot all slip in before the first failure is known; `succeeded` takes
+    it back.
     """
 
     def __init__(
         self,
-        per_email: Limit = Limit(10, 15 * 60),
+        per_pair: Limit = Limit(10, 15 * 60),
         per_ip: Limit = Limit(60, 60),
+        email_alarm: int | None = None,
         max_keys: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.emails = SlidingWindow(per_email, max_keys, clock)
+        self.pairs = SlidingWindow(per_pair, max_keys, clock)
         self.ips = SlidingWindow(per_ip, max_keys, clock)
+        alarm = 10 * per_pair.attempts if email_alarm is None else email_alarm
+        self.emails = SlidingWindow(Limit(alarm, per_pair.window_seconds), max_keys, clock)
+
+    @staticmethod
+    def _pair(email: str, ip: str) -> str:
+        return f"{email}\n{ip}"
 
     def begin(self, email: str, ip: str) -> int:
         """0 and the attempt is counted; else the whole seconds to wait (nothing counted)."""
-        wait = max(self.emails.retry_after(email), self.ips.retry_after(ip))
+        pair = self._pair(email, ip)
+        wait = max(self.pairs.retry_after(pair), self.ips.retry_after(ip))
+        if not wait and self.pairs.count(pair):
+            wait = self.emails.retry_after(email)  # under attack: clean addresses only
         if wait > 0:
             return max(1, math.ceil(wait))
-        self.emails.record(email)
+        self.pairs.record(pair)
         self.ips.record(ip)
+        self.emails.record(email)
         return 0
 
     def succeeded(self, email: str, ip: str) -> None:
-        """The attempt was right: it no longer counts, nor do the email's earlier failures."""
-        self.emails.clear(email)
+        """The attempt was right: it no longer counts, nor do this address's earlier failures
+        on the email."""
+        self.pairs.clear(self._pair(email, ip))
         self.ips.forget_one(ip)
+        self.emails.forget_one(email)
 
     def withdraw(self, email: str, ip: str) -> None:
         """The attempt never reached a verdict (store down, server busy): it does not count."""
-        self.emails.forget_one(email)
+        self.pairs.forget_one(self._pair(email, ip))
         self.ips.forget_one(ip)
+        self.emails.forget_one(email)
+
+
+class RegistrationLimiter:
+    """Registrations per client IP: at most `limit.attempts` per window, each counted when it
+    starts (a failed one too: it cost a bcrypt hash)."""
+
+    def __init__(
+        self,
+        limit: Limit = Limit(10, 3600),
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window = SlidingWindow(limit, max_keys, clock)
+
+    def begin(self, ip: str) -> int:
+        """0 and the attempt is counted; else the whole seconds to wait."""
+        wait = self.window.retry_after(ip)
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        self.window.record(ip)
+        return 0
+
+    def withdraw(self, ip: str) -> None:
+        """The attempt was refused before any work (bad input): it does not count."""
+        self.window.forget_one(ip)

@@ -48,7 +48,8 @@ class Store(Protocol):
     async def set_user_role(
         self, email: str, role: str, password_hash: str | None = None
     ) -> User | None:
-        """Change a user's role (and optionally password); None when no such user."""
+        """Change a user's role (and optionally password) and bump its token version (tokens
+        issued before are refused from now on); None when no such user."""
 
     # symbols
     async def list_symbols(self, active_only: bool = False) -> list[SymbolRecord]:

@@ -112,6 +112,7 @@ class MongoStore:
             "role": role,
             "createdAt": now,
             "updatedAt": now,
+            "tokenVersion": 0,
         }
         try:
             result = await self._coll("users").insert_one(doc)
@@ -145,7 +146,7 @@ class MongoStore:
         try:
             doc = await self._coll("users").find_one_and_update(
                 {"email": email.strip().lower()},
-                {"$set": changes},
+                {"$set": changes, "$inc": {"tokenVersion": 1}},
                 return_document=ReturnDocument.AFTER,
             )
         except PyMongoError as exc:

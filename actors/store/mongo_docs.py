@@ -146,6 +146,7 @@ def user_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": str(doc["_id"]), "name": doc["name"], "email": doc["email"], "password_hash": doc["passwordHash"],
         "role": doc["role"], "created_at": int(doc["createdAt"]), "updated_at": int(doc["updatedAt"]),
+        "token_version": int(doc.get("tokenVersion", 0)),
     }  # fmt: skip
 
 

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    token_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS symbols (
     id TEXT PRIMARY KEY,
@@ -52,7 +53,7 @@ _UPSERT_SYMBOL = (
     "WHERE base_asset IS NOT excluded.base_asset OR quote_asset IS NOT excluded.quote_asset "
     "OR is_active IS NOT excluded.is_active"
 )
-_USER_COLUMNS = "id, name, email, password_hash, role, created_at, updated_at"
+_USER_COLUMNS = "id, name, email, password_hash, role, created_at, updated_at, token_version"
 _SYMBOL_COLUMNS = {
     "symbol": "symbol",
     "baseAsset": "base_asset",
@@ -69,7 +70,14 @@ def _new_id() -> str:
     return secrets.token_hex(12)
 
 
-def _user(row: tuple[str, str, str, str, str, int, int]) -> User:
+def _migrate_users(conn: sqlite3.Connection) -> None:
+    """Files made before token versions get the column (every existing token stays at 0)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+    if columns and "token_version" not in columns:
+        conn.execute("ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0")
+
+
+def _user(row: tuple[str, str, str, str, str, int, int, int]) -> User:
     return User(*row)
 
 
@@ -114,6 +122,7 @@ class SqliteStore:
         await self._writer.open()
         await self._writer.run(migrate)
         await self._writer.run(lambda conn: conn.executescript(SCHEMA + SERIES_SCHEMA))
+        await self._writer.run(_migrate_users)
         await self._reader.open()
         await self._bulk_reader.open()
 
@@ -137,7 +146,7 @@ class SqliteStore:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user.id,
                     user.name,
@@ -146,6 +155,7 @@ class SqliteStore:
                     user.role,
                     user.created_at,
                     user.updated_at,
+                    user.token_version,
                 ),
             )
 
@@ -179,12 +189,14 @@ class SqliteStore:
         def update(conn: sqlite3.Connection) -> int:
             if password_hash is None:
                 cur = conn.execute(
-                    "UPDATE users SET role = ?, updated_at = ? WHERE email = ?",
+                    "UPDATE users SET role = ?, updated_at = ?, "
+                    "token_version = token_version + 1 WHERE email = ?",
                     (role, _now_ms(), address),
                 )
             else:
                 cur = conn.execute(
-                    "UPDATE users SET role = ?, password_hash = ?, updated_at = ? WHERE email = ?",
+                    "UPDATE users SET role = ?, password_hash = ?, updated_at = ?, "
+                    "token_version = token_version + 1 WHERE email = ?",
                     (role, password_hash, _now_ms(), address),
                 )
             return cur.rowcount

@@ -186,15 +186,25 @@ async def test_create_admin_command_creates_then_promotes(
             assert (
                 await api.call("DELETE", "/api/v1/symbols/none", token=user_token)
             ).status == 403
+            # an existing non-admin account is promoted only when asked
             assert (
                 await create_admin_command(settings, "promote@example.com", "new-password-1", "P")
+                == 2
+            )
+            assert await api.login("promote@example.com")  # unchanged
+            assert (
+                await create_admin_command(
+                    settings, "promote@example.com", "new-password-1", "P", promote=True
+                )
                 == 0
             )
-            # the old token now works on admin routes: the role is read from the store
+            # the token from before the promotion is void; a new login is an admin's
+            stale = await api.call("DELETE", "/api/v1/symbols/none", token=user_token)
+            assert stale.status == 401 and "log in again" in stale.body["message"]
+            admin_token = await api.login("promote@example.com", "new-password-1")
             assert (
-                await api.call("DELETE", "/api/v1/symbols/none", token=user_token)
+                await api.call("DELETE", "/api/v1/symbols/none", token=admin_token)
             ).status == 404
-            assert await api.login("promote@example.com", "new-password-1")
     finally:
         await store.close()
 
@@ -233,7 +243,8 @@ def test_create_admin_from_the_command_line(tmp_path: Path) -> None:
     }
     command = [sys.executable, "-m", "actors", "create-admin", "--email", "Cli@Example.com"]
     done = subprocess.run(
-        [*command, "--password", "cli-password-1"],
+        [*command, "--password-stdin"],
+        input="cli-password-1\n",
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -243,8 +254,9 @@ def test_create_admin_from_the_command_line(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "cli@example.com" in done.stdout and "cli-password-1" not in done.stdout + done.stderr
     bad = subprocess.run(
-        [*command, "--password", "short"],
-        env=env,
+        command,
+        input="",
+        env=env | {"ADMIN_PASSWORD": "short"},
         cwd=tmp_path,
         capture_output=True,
         text=True,

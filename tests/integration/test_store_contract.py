@@ -89,6 +89,17 @@ async def test_set_user_role(store: Store) -> None:
     assert changed is not None and changed.role == "admin" and changed.password_hash == "h2"
     kept = await store.set_user_role("bob@example.com", "user")
     assert kept is not None and kept.role == "user" and kept.password_hash == "h2"
+
+
+async def test_every_role_or_password_change_bumps_the_token_version(store: Store) -> None:
+    """Issue 12, attack 3: a token issued before a promotion must not outlive it."""
+    created = await store.create_user("Eve", "eve@example.com", "h", "user")
+    assert created.token_version == 0
+    promoted = await store.set_user_role("eve@example.com", "admin")
+    assert promoted is not None and promoted.token_version == 1
+    repassworded = await store.set_user_role("eve@example.com", "admin", "h2")
+    assert repassworded is not None and repassworded.token_version == 2
+    assert await store.get_user(created.id) == repassworded
     assert await store.set_user_role("ghost@example.com", "admin") is None
     with pytest.raises(ValueError):
         await store.set_user_role("bob@example.com", "root")

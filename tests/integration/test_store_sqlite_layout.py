@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from actors.messages import IntervalAggregate, PricePoint, Stats24h
-from actors.store import IntervalScheme
+from actors.store import IntervalScheme, open_store
 from actors.store.series import Ohlc
 from actors.store.sqlite import SqliteStore
 
@@ -168,5 +168,28 @@ async def test_unsealed_rows_of_an_older_file_are_migrated(tmp_path: Path) -> No
         assert await store.latest_point("BTCUSDT") == expected
         await store.write_points([PricePoint("BTCUSDT", 1_707_220_801_000, 1.0)])
         assert len(await store.points_between("BTCUSDT", 0, 2**62)) == 2
+    finally:
+        await store.close()
+
+
+async def test_a_users_table_without_token_versions_is_migrated(tmp_path: Path) -> None:
+    """Files from before issue 12 get `token_version` (0 for every existing account)."""
+    path = tmp_path / "old-users.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE,"
+        " password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at INTEGER NOT NULL,"
+        " updated_at INTEGER NOT NULL)"
+    )
+    old.execute("INSERT INTO users VALUES ('u1', 'Old', 'old@example.com', 'h', 'user', 1, 1)")
+    old.commit()
+    old.close()
+    store = open_store(f"sqlite:///{path}", IntervalScheme())
+    await store.open()
+    try:
+        user = await store.get_user("u1")
+        assert user is not None and user.token_version == 0
+        promoted = await store.set_user_role("old@example.com", "admin")
+        assert promoted is not None and promoted.token_version == 1
     finally:
         await store.close()

@@ -6,9 +6,10 @@ import logging
 
 from aiohttp import web
 
+from actors import metrics
 from actors.front.auth import PasswordHasher, TokenService
 from actors.front.errors import ApiError, ErrorSource, envelope
-from actors.front.ratelimit import LoginLimiter
+from actors.front.ratelimit import LoginLimiter, RegistrationLimiter
 from actors.front.rest.common import Endpoint, read_json
 from actors.front.schemas import LoginBody, RegisterBody, TokenView, UserView
 from actors.messages import User
@@ -29,12 +30,18 @@ class UsersApi:
     """Register and login handlers."""
 
     def __init__(
-        self, store: Store, hasher: PasswordHasher, tokens: TokenService, limiter: LoginLimiter
+        self,
+        store: Store,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        limiter: LoginLimiter,
+        registrations: RegistrationLimiter | None = None,
     ) -> None:
         self.store = store
         self.hasher = hasher
         self.tokens = tokens
         self.limiter = limiter
+        self.registrations = registrations or RegistrationLimiter()
 
     def endpoints(self) -> list[Endpoint]:
         register = (
@@ -50,8 +57,8 @@ class UsersApi:
             body=RegisterBody,
             data=UserView,
             status=201,
-            errors=(400, 409, 413, 415),
-            description=register,
+            errors=(400, 409, 413, 415, 429, 503),
+            description=register + " Limited per client address (429 + Retry-After).",
         )
         return [
             registration,
@@ -64,8 +71,9 @@ class UsersApi:
                 "Users",
                 body=LoginBody,
                 data=TokenView,
-                errors=(400, 401, 413, 415, 429),
-                description="Failed attempts are limited per email and per IP (429 + Retry-After).",
+                errors=(400, 401, 413, 415, 429, 503),
+                description="Failed attempts are limited per (email, client address) and per "
+                "client address (429 + Retry-After).",
             ),
         ]
 
@@ -79,6 +87,11 @@ class UsersApi:
                 400, "password", f"password must be at most {BCRYPT_MAX_BYTES} bytes"
             )
         email = body.email.strip().lower()
+        wait = self.registrations.begin(request.remote or "unknown")
+        if wait:
+            metrics.AUTH_REFUSED.labels("registrations_per_ip").inc()
+            message = f"Too many registrations from this address; retry in {wait} s"
+            raise ApiError(429, message, [ErrorSource("", message)], {"Retry-After": str(wait)})
         if await self.store.get_user_by_email(email) is not None:
             raise _duplicate_email(email)
         password_hash = await self.hasher.hash(body.password)
@@ -94,6 +107,7 @@ class UsersApi:
         ip = request.remote or "unknown"
         wait = self.limiter.begin(email, ip)
         if wait:
+            metrics.AUTH_REFUSED.labels("login_failures").inc()
             message = f"Too many failed login attempts; retry in {wait} s"
             headers = {"Retry-After": str(wait)}
             raise ApiError(429, message, [ErrorSource("login", message)], headers)
