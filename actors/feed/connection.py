@@ -78,6 +78,7 @@ class FeedConnection:
         subscribe_batch: int = SUBSCRIBE_BATCH,
         connect_timeout: float = 10.0,
         on_change: Callable[[], None] = lambda: None,
+        on_points: Callable[[], None] = lambda: None,
     ) -> None:
         self.conn_id = conn_id
         self.base_url = ws_url
@@ -90,6 +91,7 @@ class FeedConnection:
         self.subscribe_batch = subscribe_batch
         self.connect_timeout = connect_timeout
         self.on_change = on_change
+        self.on_points = on_points  # called for each decoded point (the reader publishes them)
         self.streams: dict[str, str] = {}
         self.retired: set[str] = set()
         self.failures = 0
@@ -273,6 +275,8 @@ class FeedConnection:
     async def _read(self) -> str:
         """Read until the socket is gone (following rotations); returns why it ended."""
         feed = self.decoder.feed
+        on_points = self.on_points
+        point = Outcome.POINT
         text = aiohttp.WSMsgType.TEXT
         data_frame = Outcome.COALESCED  # outcomes up to this one are data frames
         streams, retired = self.streams, self.retired
@@ -286,6 +290,8 @@ class FeedConnection:
                     msg = await ws.receive()
                     if msg.type is text:
                         outcome = feed(msg.data, streams, retired)
+                        if outcome is point:
+                            on_points()
                         if outcome <= data_frame:
                             session.frames += 1
                             if fresh:

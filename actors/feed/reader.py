@@ -2,9 +2,10 @@
 
 It owns the shard's `<symbol>@miniTicker` streams, spread over connections of at most
 `max_streams` each; follows the store's active symbols (polling `symbols_version()`) and
-subscribes or unsubscribes live; publishes points to the bus in small batches; hands every gap
-(after a reconnect, a silent socket, a restart) to the backfiller. Helper loops: one per
-connection, the flusher, the watchdog (silence, 24 h cut, metrics, status board), the symbol
+subscribes or unsubscribes live; publishes to the bus what each socket read decoded as soon as
+that read is done (no timer: a batch is what arrived together, plus whatever arrived while the
+previous publish was in flight); hands every gap (after a reconnect, a silent socket, a restart)
+to the backfiller. Helper loops: one per connection, the publisher, the watchdog (silence, 24 h cut, metrics, status board), the symbol
 poller and the backfill workers. A connection failing `max_reconnects` times in a row crashes
 the actor so its supervisor restarts it; the instance (and its per-symbol memory) survives that.
 """
@@ -68,7 +69,6 @@ class FeedReader(Actor[str]):
         silence_timeout: float = 10.0,
         max_connection_age: float = 23 * 3600 + 50 * 60,
         symbol_poll_seconds: float = 5.0,
-        flush_interval: float = 0.05,
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
         control_interval: float = 0.25,
         url_budget: int = 4000,
@@ -98,7 +98,6 @@ class FeedReader(Actor[str]):
         self.silence_timeout = silence_timeout
         self.max_connection_age = max_connection_age
         self.symbol_poll_seconds = symbol_poll_seconds
-        self.flush_interval = flush_interval
         self.max_streams = max_streams
         self.control_interval = control_interval
         self.url_budget = url_budget
@@ -118,6 +117,8 @@ class FeedReader(Actor[str]):
         self.connections: list[FeedConnection] = []
         self.symbols: list[str] = []
         self.published = 0
+        # set when points (or gaps, or recovered points) wait to be published
+        self._ready = asyncio.Event()
         self._recovered_points: list[PricePoint] = []
         self._conn_tasks: dict[str, asyncio.Task[None]] = {}
         self._conn_ids = itertools.count()
@@ -142,7 +143,7 @@ class FeedReader(Actor[str]):
         session = self.session
         for index in range(self.backfill_workers):
             self.spawn(self.backfiller.run(session), f"backfill-{index}")
-        self.spawn(self._flush_loop(), "flush")
+        self.spawn(self._publish_loop(), "publish")
         self.spawn(self._watchdog_loop(), "watchdog")
         self.spawn(self._symbol_loop(), "symbols")
         if self.backfill_requests is not None:
@@ -246,6 +247,7 @@ class FeedReader(Actor[str]):
             subscribe_batch=self.subscribe_batch,
             connect_timeout=self.connect_timeout,
             on_change=self._update_status,
+            on_points=self._ready.set,
         )
         conn.add(streams)
         self.connections.append(conn)
@@ -281,6 +283,7 @@ class FeedReader(Actor[str]):
     # points -------------------------------------------------------------------
     def _recovered(self, points: list[PricePoint]) -> None:
         self._recovered_points.extend(points)
+        self._ready.set()
 
     async def flush(self) -> int:
         """Publish the points decoded and recovered since the last flush; queue new gaps."""
@@ -301,8 +304,14 @@ class FeedReader(Actor[str]):
         self._points.inc(len(points))
         return len(points)
 
-    async def _flush_loop(self) -> None:
-        while not await self.sleep(self.flush_interval):
+    async def _publish_loop(self) -> None:
+        # A connection sets `_ready` for each point it decodes; this task runs only once that
+        # connection's task waits for the socket again, i.e. after it decoded everything one
+        # read brought. While a publish is in flight new points gather for the next one.
+        ready = self._ready
+        while not self.should_stop:
+            await ready.wait()
+            ready.clear()
             await self.flush()
 
     # watchdog -----------------------------------------------------------------

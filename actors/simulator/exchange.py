@@ -37,7 +37,12 @@ from actors.simulator.websocket import WsEndpoint, WsSettings
 
 log = logging.getLogger("actors.simulator")
 
-TICK_SECONDS = 0.01  # step batches and frame writes happen at most this often
+# Frames are written when their step is due (event time), not on a fixed tick: the loop sleeps
+# until the next step's event time, but at least MIN_TICK_SECONDS (above a few hundred steps a
+# second, the steps due in that time share one write per connection) and at most
+# MAX_TICK_SECONDS (so the once-a-second array stream and a rate change are not held back).
+MIN_TICK_SECONDS = 0.001
+MAX_TICK_SECONDS = 0.01
 MAX_LAG_MS = 2000.0  # past this backlog whole rounds of steps are skipped rather than replayed
 
 
@@ -260,7 +265,8 @@ class ExchangeSimulator:
                 last_second = second
                 hub.push_arrays()
             hub.flush()
-            await asyncio.sleep(TICK_SECONDS)
+            wait_ms = clock.event_ms(index) - time.time() * 1000
+            await asyncio.sleep(min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, wait_ms / 1000)))
 
     async def _run_schedules(self) -> None:
         """The periodic faults of `Faults` (drop, serverShutdown, 429 windows)."""

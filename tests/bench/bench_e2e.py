@@ -4,6 +4,11 @@ at the seed's load (242 symbols, one event per symbol per second) and at 50 time
 
     python -m tests.bench.bench_e2e             # 242 symbols, loads 1x and 50x, 15 s phases
     python -m tests.bench.bench_e2e --quick     # 6 s phases
+    python -m tests.bench.bench_e2e --before DIR   # also run an earlier revision, side by side
+
+With `--before DIR` (a source tree of an earlier revision, e.g. `git archive REV | tar -x -C
+DIR`), every phase runs first with that tree's code (PYTHONPATH, inherited by the simulator and
+the programs) and then with this one, and the table shows the earlier delivered p50/p99 beside.
 
 Delivered: one websocket client subscribed to every symbol (documented dialect) measures
 `receive time - timestamp` of each price_update. Stored: the DbWriter's own histogram
@@ -201,6 +206,23 @@ def embedded(simulator: Simulator, flush: str) -> Iterator[tuple[str, str]]:
             log.close()
 
 
+@contextlib.contextmanager
+def code_from(source: str | None) -> Iterator[None]:
+    """Child processes started inside import `actors` from `source` (None: this tree)."""
+    if source is None:
+        yield
+        return
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(Path(source).resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
 def phase(mode: str, load: int, symbols: int, seconds: float, flush: str) -> Row:
     if mode == "embedded":
         simulator = Simulator.start(symbols, rate=float(load))
@@ -227,7 +249,7 @@ def phase(mode: str, load: int, symbols: int, seconds: float, flush: str) -> Row
         return asyncio.run(measure(mode, load, tree.front_url, db, feeds, seconds))
 
 
-def print_table(rows: list[Row]) -> None:
+def print_table(rows: list[Row], before: dict[tuple[str, int], Row]) -> None:
     head = [
         "mode",
         "load",
@@ -236,12 +258,20 @@ def print_table(rows: list[Row]) -> None:
         "p50 ms",
         "p99 ms",
         "max ms",
+        *(["before p50", "before p99"] if before else []),
         "stored",
         "p50 ms",
         "p99 ms",
         "mean ms",
     ]
-    table = [head] + [row.cells() for row in rows]
+    table = [head]
+    for row in rows:
+        cells = row.cells()
+        if before:
+            old = before.get((row.mode, row.load))
+            old_cells = old.cells()[4:6] if old else ["-", "-"]
+            cells = cells[:7] + old_cells + cells[7:]
+        table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     print(
         "\nend-to-end lag from exchange event time (delivered: Socket.IO client; stored: committed)"
@@ -270,14 +300,21 @@ def main() -> None:
         "--loads", type=int, nargs="*", default=[1, 50], help="multiples of 1 event/s/symbol"
     )
     parser.add_argument("--flush", default="5", help="DB_FLUSH_SECONDS (default the seed's 5)")
+    parser.add_argument("--before", help="source tree of an earlier revision to run beside")
     args = parser.parse_args()
     seconds = args.seconds or (6.0 if args.quick else 15.0)
     rows = []
+    before: dict[tuple[str, int], Row] = {}
     for load in args.loads:
         for mode in ("tree", "embedded"):
+            if args.before:
+                with code_from(args.before):
+                    old = phase(mode, load, args.symbols, seconds, args.flush)
+                before[(mode, load)] = old
+                print("before", " ".join(old.cells()), file=sys.stderr, flush=True)
             rows.append(phase(mode, load, args.symbols, seconds, args.flush))
             print(" ".join(rows[-1].cells()), file=sys.stderr, flush=True)
-    print_table(rows)
+    print_table(rows, before)
 
 
 if __name__ == "__main__":

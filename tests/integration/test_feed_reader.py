@@ -143,7 +143,6 @@ async def rig(sqlite_store: Store) -> AsyncIterator[RigFactory]:
             "max_reconnects": 20,
             "silence_timeout": 1.0,
             "symbol_poll_seconds": 0.2,
-            "flush_interval": 0.05,
             "control_interval": 0.05,
         }
         options.update(overrides)
