@@ -364,8 +364,17 @@ def load_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
         raise SystemExit(2) from None
 
 
+def _without_password(value: Any) -> Any:
+    if isinstance(value, str) and "://" in value:
+        parsed = urlparse(value)
+        if parsed.password:
+            netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+            return parsed._replace(netloc=netloc).geturl()
+    return value
+
+
 def describe(settings: Settings) -> dict[str, Any]:
-    """Settings without secrets, for a startup log line."""
+    """Settings without secrets (and URLs without their passwords), for a startup log line."""
     hidden = {
         "jwt_access_secret",
         "super_admin_password",
@@ -373,4 +382,4 @@ def describe(settings: Settings) -> dict[str, Any]:
         "binance_secret_key",
         "binance_api_key",
     }
-    return {k: v for k, v in settings.__dict__.items() if k not in hidden}
+    return {k: _without_password(v) for k, v in settings.__dict__.items() if k not in hidden}

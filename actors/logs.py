@@ -1,11 +1,63 @@
-"""One log format for every process: timestamp, level, actor, message (text or JSON)."""
+"""One log format for every process: timestamp, level, actor, message (text or JSON).
+
+Every line is redacted on its way out (`redact`): passwords in URLs, JWTs, bearer tokens and
+`password=`/`secret=`/`token=` values never reach a log (docs/security.md §2). A client's
+malformed HTTP is one INFO line (`MalformedHttp`), not an ERROR traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[\w.~+/-]+=*")
+_KEY_VALUE = re.compile(
+    r"(?i)(?P<key>\b[\w-]*(?:password|passwd|secret|token|api_key|apikey)[\w-]*)"
+    r"(?P<sep>\\?['\"]?\s*[:=]\s*\\?['\"]?)(?P<value>[^'\"\s,;&}\\]+)"
+)
+
+
+def redact(text: str) -> str:
+    """`text` without secrets: URL passwords, JWTs, bearer tokens, password/secret/token values."""
+    text = _URL_PASSWORD.sub(r"\g<scheme>\g<user>:***@", text)
+    text = _JWT.sub("***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    return _KEY_VALUE.sub(r"\g<key>\g<sep>***", text)
+
+
+class _Redacting(logging.Formatter):
+    """Any formatter's output, redacted (the traceback text included)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
+class MalformedHttp(logging.Filter):
+    """aiohttp logs a client's malformed request as an ERROR with a traceback; it is the
+    client's fault, so it becomes one INFO line naming the client and the problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        if not logging.getLogger().isEnabledFor(logging.INFO):
+            return False
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.msg, record.args = "malformed HTTP from %s: %s", (remote, exc.message)
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 class _ActorField(logging.Filter):
@@ -43,15 +95,18 @@ def setup_logging(level: str, fmt: str, program: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ActorField(program))
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(_Redacting(JsonFormatter()))
     else:
         text = logging.Formatter(
             "%(asctime)s.%(msecs)03dZ %(levelname)-7s [%(actor)s] %(message)s", "%Y-%m-%dT%H:%M:%S"
         )
         text.converter = time.gmtime
-        handler.setFormatter(text)
+        handler.setFormatter(_Redacting(text))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedHttp) for f in server_log.filters):
+        server_log.addFilter(MalformedHttp())
     for noisy in ("aiohttp.access", "engineio.server", "socketio.server"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -6,6 +6,7 @@ failure rendered in the envelope). The Socket.IO hub attaches itself to the same
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -156,5 +157,6 @@ def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> lis
             deps.readiness,
             settings.port,
             bus_losses=deps.bus_losses,
+            metrics_public=not ipaddress.ip_address(settings.metrics_host).is_loopback,
         ).endpoints(),
     ]

@@ -178,7 +178,7 @@ class RedisWiring(Wiring):
         if self._metrics_served:
             return  # a restarted Resource keeps the listening thread
         try:
-            metrics.serve_metrics(self.metrics_port)
+            metrics.serve_metrics(self.metrics_port, self.settings.metrics_host)
         except OSError as exc:
             # a program without metrics still does its work; the scrape target shows down
             log.warning(

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from actors.logs import setup_logging
+from actors.logs import redact, setup_logging
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +38,26 @@ def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     entry = json.loads(capsys.readouterr().err.strip())
     assert entry["level"] == "DEBUG" and entry["actor"] == "feed-0" and entry["msg"] == "hello"
     assert entry["ts"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("connecting to redis://:hunter2@cache:6379/0", "hunter2"),
+        ("store mongodb://app:s3cr3t@db:27017/bs failed", "s3cr3t"),
+        ("Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
+        ("token eyJhbGciOiJIUzI1NiJ9.eyJ1c2VySWQiOiIxIn0.sig-nature_1 refused", "eyJhbGci"),
+        ("{'jwt_access_secret': 'k3y-value', 'port': 5000}", "k3y-value"),
+        ('body {"email": "a@b.c", "password": "pa55word"}', "pa55word"),
+    ],
+)
+def test_every_line_is_redacted(
+    text: str, secret: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12, attack 8: secrets never reach a log line, in either format."""
+    for fmt in ("text", "json"):
+        setup_logging("INFO", fmt, "front")
+        logging.getLogger("x").warning("%s", text)
+        line = capsys.readouterr().err
+        assert secret not in line and "***" in line
+    assert redact("user a@b.c from 10.0.0.1 port 5000") == "user a@b.c from 10.0.0.1 port 5000"

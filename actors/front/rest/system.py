@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -62,6 +63,13 @@ async def _probe(name: str, probe: Callable[[], Awaitable[bool]]) -> bool:
         return False
 
 
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def _count(stats: Mapping[str, object], key: str) -> int:
     value = stats.get(key, 0)
     return value if isinstance(value, int) else 0
@@ -80,6 +88,7 @@ class SystemApi:
         port: int,
         *,
         bus_losses: LossReport | None = None,
+        metrics_public: bool = False,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -87,6 +96,7 @@ class SystemApi:
         self.hub = hub
         self.readiness = tuple(readiness)
         self.port = port
+        self.metrics_public = metrics_public
         self.bus_losses = bus_losses
 
     def endpoints(self) -> list[Endpoint]:
@@ -126,6 +136,9 @@ class SystemApi:
                 tag,
                 absolute=True,
                 media="text",
+                errors=(404,),
+                description="Answered to loopback clients only, unless METRICS_HOST is a "
+                "non-loopback address (404 otherwise).",
             ),
         ]
 
@@ -186,6 +199,8 @@ class SystemApi:
         return web.Response(text=f"Binance Statistics Backend is running on port {port}\n")
 
     async def metrics(self, request: web.Request) -> web.Response:
+        if not self.metrics_public and not _is_loopback(request.remote):
+            raise web.HTTPNotFound()
         payload = prometheus_client.generate_latest()
         return web.Response(
             body=payload, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
