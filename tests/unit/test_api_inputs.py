@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import msgspec
 import pytest
@@ -103,7 +104,7 @@ def test_validation_errors_name_the_field(raw: bytes, path: str) -> None:
 
 
 async def test_hasher_round_trip_and_busy_bound() -> None:
-    hasher = PasswordHasher(4, workers=1, max_pending=1)
+    hasher = PasswordHasher(4, workers=1, max_pending=1, max_pending_hashes=1)
     try:
         digest = await hasher.hash("password-123")
         assert await hasher.verify("password-123", digest)
@@ -116,6 +117,11 @@ async def test_hasher_round_trip_and_busy_bound() -> None:
         )
         busy = [r for r in results if isinstance(r, HasherBusy)]
         assert len(busy) == 1 and busy[0].status == 503
+        # checks (logins) have their own lane: a full hashing lane does not refuse them
+        blocked = asyncio.gather(hasher.hash("c-password"), hasher.hash("d-password"))
+        assert not await hasher.verify("password-124", digest)
+        with contextlib.suppress(HasherBusy):
+            await blocked
     finally:
         hasher.close()
 
