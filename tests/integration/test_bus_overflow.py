@@ -97,16 +97,20 @@ async def test_a_writer_away_past_the_bound_ends_with_a_whole_store(
         await first_writer.start()
         await reader.start()
         try:
-            first = int(time.time()) + 1
+            symbols = simulator.usdt_symbols()
+
+            async def newest() -> int | None:
+                points = [await sqlite_store.latest_point(symbol) for symbol in symbols]
+                seconds = [p.second for p in points if p is not None]
+                return max(seconds) if len(seconds) == len(symbols) else None
+
+            first = await eventually(newest, timeout=15, what="every symbol stored") + 1
 
             async def stored_since_first() -> bool:
-                for symbol in simulator.usdt_symbols():
-                    point = await sqlite_store.latest_point(symbol)
-                    if point is None or point.second < first:
-                        return False
-                return True
+                points = [await sqlite_store.latest_point(symbol) for symbol in symbols]
+                return all(p is not None and p.second >= first for p in points)
 
-            await eventually(stored_since_first, timeout=15, what="every symbol stored")
+            await eventually(stored_since_first, timeout=15, what="every symbol live")
             await first_writer.stop()  # held away: the feed keeps publishing
 
             async def lost_some_seconds() -> bool:
