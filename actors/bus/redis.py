@@ -304,7 +304,7 @@ class RedisBus:
 
     The stream keeps an entry until every group has acknowledged it, within `max_mb` megabytes
     (`BUS_MAX_MB`, measured with MEMORY USAGE): a writer may be down as long as that holds
-    (at the default 128 MB, hours of a 2-shard tree). Past the bound the oldest entries go;
+    (at the default 128 MB, 2.6 hours of 242 pairs). Past the bound the oldest entries go;
     what a group had not acknowledged of them is counted in
     `bs_bus_dropped_points_total{reader=<group>}` (in points), logged once a minute with its
     symbols and time range, shown in /readyz, and handed to the group's writer
