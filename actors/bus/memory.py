@@ -12,15 +12,16 @@ from actors.bus.base import Batch
 from actors.bus.loss import Loss, LossLedger, LossView
 from actors.messages import PricePoint
 
-# Measured size of a PricePoint with its own int and floats (tracemalloc): the memory bound
-# of a group's buffer is applied as a number of points.
+# Measured sizes (tracemalloc): a PricePoint with its own int and floats, and the Batch (plus
+# deque slot) each group holds per publish. A group's memory bound is applied with them.
 POINT_BYTES = 170
+BATCH_BYTES = 64
 DEFAULT_MAX_MB = 128.0
 
 
-def max_points_for(max_mb: float) -> int:
-    """The points a buffer of `max_mb` megabytes holds (at least one)."""
-    return max(1, int(max_mb * 1024 * 1024 / POINT_BYTES))
+def batch_bytes(batch: Batch) -> int:
+    """What holding `batch` costs a group, by the measured sizes."""
+    return BATCH_BYTES + POINT_BYTES * len(batch.points)
 
 
 async def _get(queue: asyncio.Queue[Batch], timeout: float) -> Batch | None:
@@ -39,14 +40,15 @@ async def _get(queue: asyncio.Queue[Batch], timeout: float) -> Batch | None:
 class _GroupSubscription:
     """At-least-once within the process: unacked batches are delivered again after `group()`.
 
-    Unread batches wait in a buffer of at most `max_points` points; past it the oldest unread
-    batches are dropped and recorded in `ledger` (counted, logged, handed to the writer)."""
+    Unread batches wait in a buffer of at most `max_bytes` (by `batch_bytes`); past it the
+    oldest unread batches are dropped and recorded in `ledger` (counted, logged, handed to the
+    writer)."""
 
-    def __init__(self, name: str, max_points: int) -> None:
+    def __init__(self, name: str, max_bytes: int) -> None:
         self.name = name
-        self.max_points = max_points
+        self.max_bytes = max_bytes
         self.queue: collections.deque[Batch] = collections.deque()
-        self.queued_points = 0
+        self.queued_bytes = 0
         self.pending: dict[int, Batch] = {}
         self.redeliver: list[Batch] = []
         self.ledger = LossLedger(name, where="memory bus")
@@ -57,12 +59,12 @@ class _GroupSubscription:
     def offer(self, batch: Batch) -> None:
         """Queue a batch without waiting; drop the oldest unread ones past the bound."""
         self.queue.append(batch)
-        self.queued_points += len(batch.points)
-        if self.queued_points > self.max_points and len(self.queue) > 1:
+        self.queued_bytes += batch_bytes(batch)
+        if self.queued_bytes > self.max_bytes and len(self.queue) > 1:
             lost = Loss()
-            while self.queued_points > self.max_points and len(self.queue) > 1:
+            while self.queued_bytes > self.max_bytes and len(self.queue) > 1:
                 dropped = self.queue.popleft()
-                self.queued_points -= len(dropped.points)
+                self.queued_bytes -= batch_bytes(dropped)
                 lost.add(dropped.points)
             self.ledger.record(lost)
         self._ready.set()
@@ -79,7 +81,7 @@ class _GroupSubscription:
         if not self.queue:
             return None
         batch = self.queue.popleft()
-        self.queued_points -= len(batch.points)
+        self.queued_bytes -= batch_bytes(batch)
         batch.token = next(self._ids)
         self.pending[batch.token] = batch
         return batch
@@ -129,7 +131,7 @@ class MemoryBus:
 
     def __init__(self, maxsize: int = 10_000, *, max_mb: float = DEFAULT_MAX_MB) -> None:
         self.maxsize = maxsize
-        self.max_points = max_points_for(max_mb)
+        self.max_bytes = max(1, int(max_mb * 1024 * 1024))
         self.groups: dict[str, _GroupSubscription] = {}
         self.tails: set[_TailSubscription] = set()
         self._published = metrics.BUS_PUBLISHED.labels("memory")
@@ -147,7 +149,7 @@ class MemoryBus:
     async def group(self, name: str, consumer: str) -> _GroupSubscription:
         sub = self.groups.get(name)
         if sub is None:
-            sub = self.groups[name] = _GroupSubscription(name, self.max_points)
+            sub = self.groups[name] = _GroupSubscription(name, self.max_bytes)
         sub.redeliver = sorted(
             sub.pending.values(), key=lambda b: b.token if isinstance(b.token, int) else 0
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from actors import metrics
-from actors.bus.memory import MemoryBus
+from actors.bus.memory import MemoryBus, batch_bytes
 from actors.messages import PricePoint
 
 
@@ -49,8 +49,8 @@ async def test_a_slow_tail_drops_the_oldest_and_never_blocks_the_publisher() -> 
 async def test_a_stalled_group_never_blocks_the_publisher_or_the_others() -> None:
     """Live first: a group nobody reads keeps its newest points up to its bound, the loss is
     counted and ranged, and another group and a tail still get every batch."""
-    bus = MemoryBus(max_mb=0.001)  # about 6 points
-    bound = bus.max_points
+    bus = MemoryBus(max_mb=0.002)  # 5 batches of 2 points
+    bound = bus.max_bytes
     stalled, live, tail = (
         await bus.group("stalled", "c"),
         await bus.group("live", "c"),
@@ -67,7 +67,7 @@ async def test_a_stalled_group_never_blocks_the_publisher_or_the_others() -> Non
         await live.ack(batch)
     assert got == sent
     assert await live.take_losses() is None
-    assert bound - 2 < stalled.queued_points <= bound
+    assert bound - batch_bytes(stalled.queue[0]) < stalled.queued_bytes <= bound
     kept = [p for batch in stalled.queue for p in batch.points]
     assert kept == sent[-len(kept) :]
     loss = await stalled.take_losses()
