@@ -41,7 +41,34 @@ FEED_LAG = Histogram(
 )
 FEED_SYMBOLS = Gauge("bs_feed_symbols", "Symbols owned by a feed shard", ["shard"])
 FEED_REST_WAIT = Counter(
-    "bs_feed_rest_backoff_seconds_total", "Seconds waited for Retry-After", ["shard"]
+    "bs_feed_rest_backoff_seconds_total",
+    "Seconds REST requests waited (Retry-After or the weight budget)",
+    ["shard"],
+)
+FEED_REST_WEIGHT = Counter(
+    "bs_feed_rest_weight_total", "REST request weight sent to the exchange", ["priority"]
+)
+FEED_REST_WEIGHT_USED = Gauge(
+    "bs_feed_rest_weight_used", "The exchange's X-MBX-USED-WEIGHT-1M (this IP, this minute)"
+)
+FEED_REST_REFUSALS = Counter(
+    "bs_feed_rest_refusals_total", "REST answers 429 (too many) and 418 (IP banned)", ["status"]
+)
+FEED_REST_BANNED_UNTIL = Gauge(
+    "bs_feed_rest_banned_until_seconds", "Epoch seconds when the last 418 ban ends (0: none)"
+)
+FEED_LISTING_CHANGES = Counter(
+    "bs_feed_listing_changes_total",
+    "Tracked-symbol changes made by the listing check",
+    ["change"],
+)
+FEED_LISTING_CHECKS = Counter(
+    "bs_feed_listing_checks_total", "exchangeInfo listing checks by outcome", ["outcome"]
+)
+FEED_OUTAGE_SECONDS = Counter(
+    "bs_feed_outage_seconds_total",
+    "Seconds of connection downtime handed to backfill, summed over symbols",
+    ["shard"],
 )
 FEED_COALESCED = Counter(
     "bs_feed_coalesced_total",

@@ -1,15 +1,21 @@
-"""Gap backfill: the seconds a symbol missed, recovered from REST `1s` klines (§5.2).
+"""Backfill: the seconds a connection was down, recovered from REST `1s` klines (§5.2).
 
-A backfilled point is `ts = kline open time, price = close, pct = None, backfill = True`.
-Gaps wait in a bounded queue (overflow: dropped and counted); a few workers fetch them
-through the shared `RestGate`, at most 1000 klines per request.
+Holes are connection downtime, never a quiet symbol's silence: `plan(symbols, first, last)`
+records that the connection carrying `symbols` was down, stalled or being replaced during
+seconds [first, last]. Windows are merged per symbol while they wait, and each symbol's merged
+windows are fetched with at most one klines request per 1,000 seconds they span (a second
+outage of a symbol still queued costs nothing extra). A backfilled point is `ts = kline open
+time, price = close, pct = None, backfill = True`; only seconds inside a window are kept (the
+seconds between two windows were live). Requests go through the shared `RestGate` at the
+live path's priority.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 
 import aiohttp
 import msgspec
@@ -18,11 +24,13 @@ from actors import metrics
 from actors.core.backoff import Backoff
 from actors.feed.decoder import Gap
 from actors.feed.protocol import KLINES_DECODER, KlineRow
-from actors.feed.rest_gate import RestError, RestGate
+from actors.feed.rest_gate import KLINES_WEIGHT, Priority, RestError, RestGate
 from actors.messages import PricePoint
 
 KLINES_LIMIT = 1000
+MAX_WINDOWS = 64  # per waiting symbol; past it the closest windows are joined
 FAULTS = (aiohttp.ClientError, OSError, TimeoutError, RestError, msgspec.DecodeError, ValueError)
+Window = tuple[int, int]  # first and last second, inclusive
 
 
 def kline_points(symbol: str, rows: Sequence[KlineRow], first: int, last: int) -> list[PricePoint]:
@@ -35,8 +43,35 @@ def kline_points(symbol: str, rows: Sequence[KlineRow], first: int, last: int) -
     ]
 
 
+def merge_windows(windows: Iterable[Window]) -> list[Window]:
+    """Sorted windows with overlapping or adjacent ones joined."""
+    merged: list[Window] = []
+    for first, last in sorted(windows):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def request_spans(windows: Iterable[Window], limit: int = KLINES_LIMIT) -> list[Window]:
+    """The klines requests (first, last second) covering `windows`: each at most `limit` long,
+    a window that fits in the previous request's `limit` seconds riding along with it."""
+    spans: list[Window] = []
+    for first, last in merge_windows(windows):
+        if spans and last - spans[-1][0] + 1 <= limit:
+            spans[-1] = (spans[-1][0], last)
+            continue
+        start = first
+        while start <= last:
+            end = min(last, start + limit - 1)
+            spans.append((start, end))
+            start = end + 1
+    return spans
+
+
 class Backfiller:
-    """Queue of gaps and the workers that fill them; `sink` receives the recovered points."""
+    """Downtime windows per symbol and the workers that fill them; `sink` gets the points."""
 
     def __init__(
         self,
@@ -46,47 +81,74 @@ class Backfiller:
         *,
         label: str = "",
         max_seconds: int = 3600,
-        max_queued: int = 100_000,
+        max_symbols: int = 100_000,
         retries: int = 5,
         retry_base: float = 0.5,
+        priority: Priority = Priority.LIVE,
+        settle: float = 1.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = rest_url.rstrip("/") + "/api/v3/klines"
         self.gate = gate
         self.sink = sink
         self.label = label
         self.max_seconds = max_seconds
+        self.max_symbols = max_symbols
         self.retries = retries
         self.retry_base = retry_base
-        self.queue: asyncio.Queue[Gap] = asyncio.Queue(maxsize=max_queued)
+        self.priority = priority
+        self.settle = settle
+        self.wall_clock = wall_clock
+        self.pending: dict[str, list[Window]] = {}
+        self.queue: asyncio.Queue[str] = asyncio.Queue()  # each pending symbol once
         self.log = logging.LoggerAdapter(logging.getLogger(f"actors.{label}"), {"actor": label})
         self.filled = 0
         self.lost = 0
         self.in_flight = 0
+        self.requests = 0
         self._capped: list[str] = []
         self._overflowed: list[str] = []
         self._backfilled = metrics.FEED_BACKFILLED.labels(label)
 
-    def request(self, gap: Gap) -> None:
-        """Queue a gap; a gap longer than `max_seconds` keeps only its most recent part."""
-        symbol, first, last = gap
+    def plan(self, symbols: Iterable[str], first: int, last: int) -> None:
+        """Seconds [first, last] were missed by these symbols' connection: queue them."""
         if last < first:
             return
         if last - first + 1 > self.max_seconds:
-            dropped = last - first + 1 - self.max_seconds
-            self.lost += dropped
-            self._capped.append(symbol)
             first = last - self.max_seconds + 1
-        try:
-            self.queue.put_nowait((symbol, first, last))
-        except asyncio.QueueFull:
-            self.lost += last - first + 1
-            self._overflowed.append(symbol)
+            capped = True
+        else:
+            capped = False
+        for symbol in symbols:
+            windows = self.pending.get(symbol)
+            if windows is not None:
+                windows.append((first, last))
+                merged = merge_windows(windows)
+                while len(merged) > MAX_WINDOWS:  # join the two closest: one request, not two
+                    i = min(range(len(merged) - 1), key=lambda k: merged[k + 1][0] - merged[k][1])
+                    merged[i : i + 2] = [(merged[i][0], merged[i + 1][1])]
+                self.pending[symbol] = merged
+            elif len(self.pending) >= self.max_symbols:
+                self.lost += last - first + 1
+                self._overflowed.append(symbol)
+                continue
+            else:
+                self.pending[symbol] = [(first, last)]
+                self.queue.put_nowait(symbol)
+            if capped:
+                self._capped.append(symbol)
+
+    def request(self, gap: Gap) -> None:
+        """One symbol's missed seconds (the decoder's `silence_gaps` rule, for the benchmark)."""
+        symbol, first, last = gap
+        self.plan((symbol,), first, last)
 
     def report(self) -> None:
-        """One warning line for the gaps capped or dropped since the last report (not one per symbol)."""
+        """One warning line for the windows capped or dropped since the last report."""
         if self._capped:
             self.log.warning(
-                "%d gaps longer than the %ds backfill cap (e.g. %s): only their last %ds recovered",
+                "%d symbols missed more than the %ds backfill cap (e.g. %s): "
+                "only their last %ds recovered",
                 len(self._capped),
                 self.max_seconds,
                 self._capped[0],
@@ -95,7 +157,7 @@ class Backfiller:
             self._capped = []
         if self._overflowed:
             self.log.warning(
-                "backfill queue full: %d gaps dropped (e.g. %s)",
+                "backfill plan full: %d symbols' windows dropped (e.g. %s)",
                 len(self._overflowed),
                 self._overflowed[0],
             )
@@ -106,25 +168,33 @@ class Backfiller:
         return self.queue.empty() and self.in_flight == 0
 
     async def run(self, session: aiohttp.ClientSession) -> None:
-        """One worker: fill gaps until cancelled."""
+        """One worker: fill waiting symbols until cancelled."""
         while True:
-            gap = await self.queue.get()
+            symbol = await self.queue.get()
+            windows = self.pending.pop(symbol, [])
             self.in_flight += 1
             try:
-                await self._fill(session, gap)
+                if windows:  # a second's 1 s kline is final only once that second is over
+                    ends = windows[-1][1] + 1 + self.settle - self.wall_clock()
+                    if ends > 0:
+                        await asyncio.sleep(min(ends, 5.0))
+                for span in request_spans(windows):
+                    await self._fill(session, symbol, span, windows)
             finally:
                 self.in_flight -= 1
                 self.queue.task_done()
 
-    async def _fill(self, session: aiohttp.ClientSession, gap: Gap) -> None:
-        symbol, first, last = gap
+    async def _fill(
+        self, session: aiohttp.ClientSession, symbol: str, span: Window, windows: list[Window]
+    ) -> None:
+        first, last = span
         backoff = Backoff(base=self.retry_base, cap=10.0)
         start = first
         for _ in range(self.retries + (last - first) // KLINES_LIMIT + 1):
             if start > last:
                 return
             try:
-                points, start = await self.fetch_page(session, symbol, start, last)
+                rows, start = await self.fetch_page(session, symbol, start, last)
             except FAULTS as exc:
                 if backoff.attempts >= self.retries:
                     self.lost += last - start + 1
@@ -137,6 +207,12 @@ class Backfiller:
                 )
                 await asyncio.sleep(backoff.next())
                 continue
+            points = [
+                p
+                for w_first, w_last in windows
+                if w_last >= first and w_first <= last
+                for p in kline_points(symbol, rows, max(w_first, first), min(w_last, last))
+            ]
             if points:
                 self.filled += len(points)
                 self._backfilled.inc(len(points))
@@ -144,8 +220,8 @@ class Backfiller:
 
     async def fetch_page(
         self, session: aiohttp.ClientSession, symbol: str, start: int, last: int
-    ) -> tuple[list[PricePoint], int]:
-        """One klines request from `start`; returns its points and the next second to ask for."""
+    ) -> tuple[list[KlineRow], int]:
+        """One klines request from `start`; its rows and the next second to ask for."""
         count = min(KLINES_LIMIT, last - start + 1)
         params: dict[str, str | int] = {
             "symbol": symbol,
@@ -154,12 +230,21 @@ class Backfiller:
             "endTime": last * 1000,
             "limit": count,
         }
-        body = await self.gate.get(session, self.url, params, label=self.label)
+        self.requests += 1
+        body = await self.gate.get(
+            session,
+            self.url,
+            params,
+            label=self.label,
+            weight=KLINES_WEIGHT,
+            priority=self.priority,
+        )
         rows = KLINES_DECODER.decode(body)
-        points = kline_points(symbol, rows, start, last)
-        if not rows:
-            return points, last + 1  # nothing more the exchange can give for this range
-        return points, max(start + 1, rows[-1][0] // 1000 + 1)
+        for row in rows:
+            float(row[4])  # ValueError on a bad close: retried like any bad answer
+        if len(rows) < count:  # a quiet symbol's seconds without trades have no kline
+            return rows, last + 1
+        return rows, max(start + 1, rows[-1][0] // 1000 + 1)
 
 
 def _one_line(exc: BaseException) -> str:

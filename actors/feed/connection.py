@@ -5,6 +5,12 @@ the rest (and any added later) in batches paced under the 5 control messages/s l
 every text frame to the shared `TickerDecoder`, and reconnects with capped, jittered backoff.
 `rotate()` is make-before-break: a successor is opened and subscribed, then the old socket is
 closed by us (serverShutdown, the 24 h cut). aiohttp answers the server's pings (autoping).
+
+Every socket also carries the busy canary stream (`CANARY_STREAM`), so a connection whose
+symbols are all quiet still shows frames every second: silence means a dead or zombie socket,
+never quiet pairs. The connection remembers the exchange second of its last frame; when a new
+socket delivers its first frame, the seconds in between (down, stalled or being replaced) are
+handed to `on_outage` with the symbols it carries: the only holes the backfill fills.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import aiohttp
 from actors import metrics
 from actors.core.backoff import Backoff
 from actors.feed.decoder import Outcome, TickerDecoder
-from actors.feed.protocol import encode_control
+from actors.feed.protocol import CANARY_STREAM, encode_control
 from actors.feed.shards import url_streams
 
 CONNECT_FAULTS = (aiohttp.ClientError, aiohttp.WSServerHandshakeError, OSError, TimeoutError)
@@ -51,7 +57,9 @@ class _Session:
         self.pacer: asyncio.Task[None] | None = None
         self.opened_at = time.monotonic()
         self.frames = 0
+        self.last_second = 0  # exchange second of its last data or canary frame
         self.killed = False
+        self.handed_over = False  # closed by us once its successor was subscribed
 
     async def close(self) -> None:
         if self.pacer is not None:
@@ -79,6 +87,8 @@ class FeedConnection:
         connect_timeout: float = 10.0,
         on_change: Callable[[], None] = lambda: None,
         on_points: Callable[[], None] = lambda: None,
+        on_outage: Callable[[list[str], int, int], None] = lambda symbols, first, last: None,
+        canary: str | None = CANARY_STREAM,
     ) -> None:
         self.conn_id = conn_id
         self.base_url = ws_url
@@ -92,6 +102,13 @@ class FeedConnection:
         self.connect_timeout = connect_timeout
         self.on_change = on_change
         self.on_points = on_points  # called for each decoded point (the reader publishes them)
+        self.on_outage = on_outage
+        self.canary = canary
+        self.last_second = 0
+        self.down_from: int | None = None  # the last frame's second: possibly half delivered
+        self._down_seen: set[str] = set()  # symbols with a point in that very second
+        self.rejected: set[str] = set()  # stream names the exchange refused
+        self._requests: dict[int, list[str]] = {}  # SUBSCRIBE id → names, until answered
         self.streams: dict[str, str] = {}
         self.retired: set[str] = set()
         self.failures = 0
@@ -139,6 +156,7 @@ class FeedConnection:
             self._request_id += 1
             if method == "SUBSCRIBE":
                 session.requested.update(batch)
+                self._requests[self._request_id] = batch
             else:
                 session.requested.difference_update(batch)
             try:
@@ -203,12 +221,16 @@ class FeedConnection:
         new = await self._open(http)
         with contextlib.suppress(TimeoutError):  # every SUBSCRIBE sent, then break the old one
             await asyncio.wait_for(new.controls.join(), self.connect_timeout)
+            old.handed_over = True
         with contextlib.suppress(*CONNECT_FAULTS):
             await old.ws.close()
         return new
 
     async def _open(self, http: aiohttp.ClientSession) -> _Session:
-        names = list(self.streams)
+        self._requests.clear()  # replies of a closed socket never come
+        names = [n for n in self.streams if n not in self.rejected]
+        if self.canary is not None:
+            names.insert(0, self.canary)
         in_url = url_streams(names, self.url_budget)
         url = f"{self.base_url}/stream"
         if in_url:
@@ -278,7 +300,7 @@ class FeedConnection:
         on_points = self.on_points
         point = Outcome.POINT
         text = aiohttp.WSMsgType.TEXT
-        data_frame = Outcome.COALESCED  # outcomes up to this one are data frames
+        live_frame = Outcome.HEARTBEAT  # outcomes up to this one prove the socket alive
         streams, retired = self.streams, self.retired
         reason = "closed"
         while self.current is not None:
@@ -292,12 +314,14 @@ class FeedConnection:
                         outcome = feed(msg.data, streams, retired)
                         if outcome is point:
                             on_points()
-                        if outcome <= data_frame:
+                        if outcome <= live_frame:
                             session.frames += 1
+                            session.last_second = self.decoder.frame_second
                             if fresh:
                                 fresh = False
                                 self.failures = 0
                                 self.backoff.reset()
+                                self._resumed(session.last_second)
                         elif outcome is Outcome.SHUTDOWN:
                             self.rotate("server_shutdown")
                         elif outcome is Outcome.CONTROL:
@@ -310,6 +334,8 @@ class FeedConnection:
                         self.decoder.count_malformed("binary")
             except CONNECT_FAULTS as exc:
                 reason, self.detail = "error", _one_line(exc)
+            if not session.handed_over:
+                self._went_down(session)
             successor = await self._successor()
             await session.close()
             self.current = successor
@@ -327,12 +353,58 @@ class FeedConnection:
             self.log.warning("%s: replacement connection failed: %s", self.conn_id, _one_line(exc))
             return None
 
+    def _went_down(self, session: _Session) -> None:
+        """A socket ended (or is being replaced): from its last frame's second on (that second
+        may have been cut short), seconds may be missed until the next socket's first frame."""
+        self.last_second = max(self.last_second, session.last_second)
+        if self.down_from is None and self.last_second > 0:
+            self.down_from = last = self.last_second
+            seen = self.decoder.last_second
+            self._down_seen = {s for s in self.streams.values() if seen.get(s, -1) >= last}
+
+    def _resumed(self, second: int) -> None:
+        """A socket's first frame: the seconds since the last one, and this one's (it may have
+        begun before the subscription took effect), are this connection's outage; a symbol
+        that had its point in the first of them is not asked for that second again."""
+        down_from, self.down_from = self.down_from, None
+        seen, self._down_seen = self._down_seen, set()
+        if down_from is None or second <= down_from or not self.streams:
+            return  # the same second: an overlapping successor (make-before-break)
+        symbols = list(self.streams.values())
+        partial = [s for s in symbols if s not in seen]
+        if partial:
+            self.on_outage(partial, down_from, second)
+        if len(partial) < len(symbols):
+            self.on_outage([s for s in symbols if s in seen], down_from + 1, second)
+
     def _reply(self) -> None:
         reply = self.decoder.last_reply
-        if reply is not None and reply.error is not None:
+        if reply is None:
+            return
+        names = self._requests.pop(reply.id, None) if isinstance(reply.id, int) else None
+        if reply.error is None:
+            return
+        if names is None or len(names) == 0:
             self.log.warning(
                 "%s: control request %s rejected: %s", self.conn_id, reply.id, reply.error.msg
             )
+            return
+        session = self.current
+        if len(names) == 1:  # the culprit: never asked for again on this connection
+            self.rejected.add(names[0])
+            if session is not None:
+                session.requested.discard(names[0])
+            self.log.warning(
+                "%s: the exchange rejected stream %s (%s); the others keep flowing",
+                self.conn_id,
+                names[0],
+                reply.error.msg,
+            )
+            return
+        if session is not None:  # a batch is refused whole: ask for each name on its own
+            session.requested.difference_update(names)
+            for name in names:
+                self._control(session, "SUBSCRIBE", [name])
 
 
 def _close_detail(ws: BytesSocket, msg: object) -> str:

@@ -2,8 +2,11 @@
 
 The connection hands every text frame to `TickerDecoder.feed`; data frames become
 `PricePoint`s in `points` (the first event of a new second wins, later ones of the same second
-are coalesced), a skipped stretch of seconds becomes a gap in `gaps` for the backfiller, and
-anything malformed is counted by kind and skipped.
+are coalesced), the canary's frames only prove the connection alive, and anything malformed is
+counted by kind and skipped. A symbol's silent seconds are not holes (quiet pairs are silent on a
+healthy connection); holes are the connection's downtime, which `FeedConnection` tracks. The
+old rule (every skipped stretch of a symbol's seconds is a gap) survives as `silence_gaps`, for
+the benchmark that compares the two.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from enum import IntEnum
 
 import msgspec
 
-from actors.feed.protocol import FRAME_DECODER, Frame, MiniTicker
+from actors.feed.protocol import CANARY_STREAM, FRAME_DECODER, Frame, Heartbeat, MiniTicker
 from actors.messages import PricePoint
 
 
@@ -22,10 +25,11 @@ class Outcome(IntEnum):
 
     POINT = 0  # a data frame that emitted a point
     COALESCED = 1  # a data frame of a second already emitted
-    SHUTDOWN = 2  # serverShutdown: rotate the connection
-    CONTROL = 3  # a reply to SUBSCRIBE / UNSUBSCRIBE / ...
-    MALFORMED = 4  # counted in `malformed` and skipped
-    IGNORED = 5  # data of a stream we just unsubscribed (still in flight)
+    HEARTBEAT = 2  # a frame of the liveness canary
+    SHUTDOWN = 3  # serverShutdown: rotate the connection
+    CONTROL = 4  # a reply to SUBSCRIBE / UNSUBSCRIBE / ...
+    MALFORMED = 5  # counted in `malformed` and skipped
+    IGNORED = 6  # data of a stream we just unsubscribed (still in flight)
 
 
 Gap = tuple[str, int, int]  # symbol, first missing second, last missing second (inclusive)
@@ -48,7 +52,10 @@ class TickerDecoder:
     possible: it outlives connections, so a reconnect finds the seconds it missed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, canary: str = CANARY_STREAM, silence_gaps: bool = False) -> None:
+        self.canary = canary
+        self.silence_gaps = silence_gaps
+        self.frame_second = 0  # exchange second of the last data or canary frame decoded
         self.last_second: dict[str, int] = {}
         self.points: list[PricePoint] = []
         self.gaps: list[Gap] = []
@@ -90,6 +97,7 @@ class TickerDecoder:
             return _IGNORED if frame.stream in retired else self.count_malformed("stream")
         event_ms = data.E
         second = event_ms // 1000
+        self.frame_second = second
         last = self.last_second.get(symbol, -1)
         if second <= last:
             self.coalesced += 1  # not parsed further: the second already has its point
@@ -103,7 +111,7 @@ class TickerDecoder:
             return self.count_malformed("value")
         self.emitted += 1
         self.last_second[symbol] = second
-        if 0 <= last < second - 1:
+        if self.silence_gaps and 0 <= last < second - 1:
             self.gaps.append((symbol, last + 1, second - 1))
         # the exchange's own 24hrTicker `P` has 3 decimals; more would only cost storage
         pct = round((price - opened) / opened * 100.0, 3) if opened > 0.0 else None
@@ -113,6 +121,14 @@ class TickerDecoder:
         return _POINT
 
     def _other(self, frame: Frame) -> Outcome:
+        data = frame.data
+        if type(data) is Heartbeat:
+            if frame.stream != self.canary:
+                return self.count_malformed("stream")
+            self.frame_second = data.E // 1000
+            if data.E > self.last_event_ms:
+                self.last_event_ms = data.E
+            return Outcome.HEARTBEAT
         if frame.is_shutdown:
             return Outcome.SHUTDOWN
         if frame.is_control_reply:
@@ -134,6 +150,6 @@ class TickerDecoder:
         self.last_second.pop(symbol, None)
 
     def resume(self, symbol: str, second: int) -> None:
-        """Seed a symbol's last emitted second (e.g. from the store) so its gap gets backfilled."""
+        """Seed a symbol's last emitted second (e.g. from the store): no point at or before it."""
         if second > self.last_second.get(symbol, -1):
             self.last_second[symbol] = second

@@ -28,6 +28,13 @@ class MiniTicker(msgspec.Struct, tag_field="e", tag="24hrMiniTicker"):
     q: str
 
 
+class Heartbeat(msgspec.Struct, tag_field="e", tag="24hrTicker"):
+    """The liveness canary's `<symbol>@ticker` payload; only its event time is read."""
+
+    E: int
+    s: str
+
+
 class ServerShutdown(msgspec.Struct, tag_field="e", tag="serverShutdown"):
     """The node is about to stop: ``{"e":"serverShutdown","E":1770123456789}``."""
 
@@ -51,7 +58,7 @@ class Frame(msgspec.Struct):
     """
 
     stream: str | None = None
-    data: MiniTicker | ServerShutdown | None = None
+    data: MiniTicker | Heartbeat | ServerShutdown | None = None
     result: Any = None
     id: int | str | None = None
     error: ErrorBody | None = None
@@ -106,6 +113,9 @@ EXCHANGE_INFO_DECODER = msgspec.json.Decoder(ExchangeInfo)
 CONTROL_ENCODER = msgspec.json.Encoder()
 
 STREAM_SUFFIX = "@miniTicker"
+# A busy stream on every connection whose frames prove the connection alive while all of its
+# symbols are quiet (docs/exchange.md §7, "Liveness"); it never becomes a point.
+CANARY_STREAM = "btcusdt@ticker"
 
 
 def stream_name(symbol: str) -> str:

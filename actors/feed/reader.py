@@ -4,9 +4,10 @@ It owns the shard's `<symbol>@miniTicker` streams, spread over connections of at
 `max_streams` each; follows the store's active symbols (polling `symbols_version()`) and
 subscribes or unsubscribes live; publishes to the bus what each socket read decoded as soon as
 that read is done (no timer: a batch is what arrived together, plus whatever arrived while the
-previous publish was in flight); hands every gap (after a reconnect, a silent socket, a restart)
-to the backfiller. Helper loops: one per connection, the publisher, the watchdog (silence, 24 h cut, metrics, status board), the symbol
-poller and the backfill workers. A connection failing `max_reconnects` times in a row crashes
+previous publish was in flight); hands every connection's downtime (a reconnect, a zombie socket
+replaced, a restart) to the backfiller, for the symbols it carried: a quiet symbol's silent
+seconds are not downtime. Helper loops: one per connection, the publisher, the watchdog
+(silence, 24 h cut, metrics, status board), the symbol poller and the backfill workers. A connection failing `max_reconnects` times in a row crashes
 the actor so its supervisor restarts it; the instance (and its per-symbol memory) survives that.
 """
 
@@ -29,7 +30,7 @@ from actors.core.backoff import Backoff
 from actors.feed.backfill import Backfiller
 from actors.feed.connection import SUBSCRIBE_BATCH, FeedConnection
 from actors.feed.decoder import TickerDecoder
-from actors.feed.protocol import stream_name
+from actors.feed.protocol import CANARY_STREAM, stream_name
 from actors.feed.rest_gate import RestGate
 from actors.feed.shards import MAX_STREAMS_PER_CONNECTION, owned_symbols
 from actors.feed.status import FeedStatusBoard
@@ -79,6 +80,8 @@ class FeedReader(Actor[str]):
         max_pending_points: int = 200_000,
         backfill_requests: BackfillRequests | None = None,
         connect_timeout: float = 10.0,
+        canary: str | None = CANARY_STREAM,
+        gap_rule: str = "downtime",
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -110,7 +113,11 @@ class FeedReader(Actor[str]):
         self.connect_timeout = connect_timeout
         self.rng = rng or random.Random()
         self.clock = clock
-        self.decoder = TickerDecoder()
+        if gap_rule not in ("downtime", "silence"):
+            raise ValueError("gap_rule must be 'downtime' or 'silence' (the old rule, benchmark)")
+        self.canary = canary
+        self.decoder = TickerDecoder(canary=canary or "", silence_gaps=gap_rule == "silence")
+        self._restart_from: int | None = None
         self.backfiller = Backfiller(
             self.rest_url, rest_gate, self._recovered, label=name, max_seconds=max_backfill_seconds
         )
@@ -129,6 +136,7 @@ class FeedReader(Actor[str]):
         self._points = metrics.FEED_POINTS.labels(name)
         self._coalesced = metrics.FEED_COALESCED.labels(name)
         self._lag = metrics.FEED_LAG.labels(name)
+        self._outage_seconds = metrics.FEED_OUTAGE_SECONDS.labels(name)
 
     # lifecycle ------------------------------------------------------------
     async def on_start(self) -> None:
@@ -138,7 +146,7 @@ class FeedReader(Actor[str]):
         await self._close_connections()  # sockets left open by a crash before a restart
         self._conn_ids = itertools.count()  # reuse the metric labels c0, c1, ... after a restart
         self._symbols_version = None
-        self._resume_pending = self.resume_from_store
+        self._resume_pending = True
         await self._refresh_symbols()
         session = self.session
         for index in range(self.backfill_workers):
@@ -205,7 +213,8 @@ class FeedReader(Actor[str]):
                 conn.add(dict(pending[:room]))
                 pending = pending[room:]
         while pending:
-            self._open_connection(dict(pending[: self.max_streams]))
+            conn = self._open_connection(dict(pending[: self.max_streams]))
+            conn.down_from, self._restart_from = self._restart_from, None
             pending = pending[self.max_streams :]
         for conn in [c for c in self.connections if not c.streams]:
             await self._drop_connection(conn)
@@ -221,7 +230,14 @@ class FeedReader(Actor[str]):
         self._update_status()
 
     async def _resume(self, symbols: list[str]) -> None:
-        """At (re)start: seed each symbol's last second from the store so the gap gets backfilled."""
+        """At (re)start the feed was down since the last frame it saw (a restarted actor
+        remembers it; a new process takes the newest stored second of its symbols): that window
+        is the new connections' outage. A stored symbol's last second is seeded too (no second
+        is emitted twice)."""
+        newest = self.decoder.frame_second
+        self._restart_from = newest + 1 if newest else None
+        if newest or not self.resume_from_store:
+            return
         for symbol in symbols:
             if symbol in self.decoder.last_second:
                 continue
@@ -232,8 +248,10 @@ class FeedReader(Actor[str]):
                 return
             if point is not None:
                 self.decoder.resume(symbol, point.second)
+                newest = max(newest, point.second)
+        self._restart_from = newest + 1 if newest else None
 
-    def _open_connection(self, streams: dict[str, str]) -> None:
+    def _open_connection(self, streams: dict[str, str]) -> FeedConnection:
         assert self.session is not None
         conn = FeedConnection(
             f"{self.name}/c{next(self._conn_ids)}",
@@ -248,10 +266,13 @@ class FeedReader(Actor[str]):
             connect_timeout=self.connect_timeout,
             on_change=self._update_status,
             on_points=self._ready.set,
+            on_outage=self._outage,
+            canary=self.canary,
         )
         conn.add(streams)
         self.connections.append(conn)
         self._conn_tasks[conn.conn_id] = self.spawn(conn.run(self.session), conn.conn_id)
+        return conn
 
     async def _drop_connection(self, conn: FeedConnection) -> None:
         self.connections.remove(conn)
@@ -278,9 +299,13 @@ class FeedReader(Actor[str]):
             self.log.info("backfilling %d symbols a bus group lost", len(mine))
             for symbol, (first, last) in mine.items():
                 for start in range(first, last + 1, span):  # the Backfiller caps one gap's span
-                    self.backfiller.request((symbol, start, min(last, start + span - 1)))
+                    self.backfiller.plan((symbol,), start, min(last, start + span - 1))
 
     # points -------------------------------------------------------------------
+    def _outage(self, symbols: list[str], first: int, last: int) -> None:
+        self._outage_seconds.inc(len(symbols) * (last - first + 1))
+        self.backfiller.plan(symbols, first, last)
+
     def _recovered(self, points: list[PricePoint]) -> None:
         self._recovered_points.extend(points)
         self._ready.set()
@@ -354,6 +379,7 @@ class FeedReader(Actor[str]):
             connected=any(c.connected for c in self.connections),
             symbols=len(self.symbols),
             last_message_ms=self.decoder.last_event_ms or None,
+            rest_banned_until_ms=self.rest_gate.banned_until_ms or None,
         )
 
     @property

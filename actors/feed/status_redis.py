@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from actors.core.service import Service
-from actors.feed.status import FeedStatusBoard
+from actors.feed.status import FeedStatusBoard, rest_banned
 
 
 class ShardState(msgspec.Struct, rename="camel"):
@@ -23,6 +23,7 @@ class ShardState(msgspec.Struct, rename="camel"):
     symbols: int
     last_message_ms: int | None
     updated_ms: int
+    rest_banned_until_ms: int | None = None
 
 
 def shard_key(prefix: str, shard: str) -> str:
@@ -127,6 +128,14 @@ class RedisFeedStatus:
         except RedisError:
             return False
         return any(bool(state.get("connected")) for state in states.values())
+
+    async def rest_allowed(self) -> bool:
+        """False while a shard reports a 418 ban; True (not an error) when Redis is down."""
+        try:
+            states = await self.snapshot()
+        except RedisError:
+            return True
+        return not rest_banned(states.values())
 
 
 def _text(value: bytes | str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -59,6 +60,21 @@ async def test_readyz_follows_feed_store_and_extra_checks(api: Api, writer_healt
     writer_health.healthy = False
     unready = await api.call("GET", "/readyz")
     assert unready.status == 503 and unready.body["checks"]["dbWriter"] is False
+
+
+async def test_readyz_shows_an_exchange_rest_ban_until_it_ends(api: Api) -> None:
+    banned_until = int(time.time() * 1000) + 60_000
+    api.feed.update(
+        "feed-0", connected=True, symbols=2, last_message_ms=None, rest_banned_until_ms=banned_until
+    )
+    banned = await api.call("GET", "/readyz")
+    assert banned.status == 503 and banned.body["checks"]["exchangeRest"] is False
+    assert banned.body["checks"]["feed"] is True
+    api.feed.update(
+        "feed-0", connected=True, symbols=2, last_message_ms=None, rest_banned_until_ms=1
+    )
+    over = await api.call("GET", "/readyz")
+    assert over.status == 200 and over.body["checks"]["exchangeRest"] is True
 
 
 async def test_system_status_shape(api: Api) -> None:

@@ -274,9 +274,14 @@ async def test_malformed_frames_are_counted_skipped_and_never_fatal(rig: RigFact
     mark = now_second()
     assert all(c.connected for c in r.reader.connections)
     assert sum(c.failures for c in r.reader.connections) == reconnects
-    await eventually(lambda: _second_when(lambda s: s >= mark + 2), timeout=5)
-    # a malformed frame stores nothing; the second it replaced is backfilled with the true close
-    await r.assert_gapless(first, mark + 1)
+    await eventually(lambda: _second_when(lambda s: s >= mark + 3), timeout=5)
+    # a malformed frame stores nothing (its second is not downtime: no REST request is spent on
+    # it); every stored price is the exchange's, and the series is whole once frames are clean
+    for symbol in r.symbols:
+        stored, truth = await r.series(symbol, first, mark), r.truth(symbol, first, mark)
+        assert all(truth.get(second) == price for second, price in stored.items()), symbol
+    await r.assert_gapless(mark + 1, mark + 2)
+    assert r.reader.backfiller.requests == 0
     await eventually(lambda: _metric_malformed(), timeout=3, what="malformed metric exported")
 
 
@@ -394,14 +399,16 @@ async def test_streams_beyond_the_url_are_subscribed_in_paced_batches(rig: RigFa
     r = await rig(12, url_budget=40, subscribe_batch=3, control_interval=0.25)
     first = await warm(r)
     [server_side] = r.sim.hub.connections
-    assert len(server_side.streams) == len(r.symbols)
+    assert len(server_side.streams) == len(r.symbols) + 1  # and the liveness canary
     old = {id(c) for c in r.sim.hub.connections}
     await r.sim.send_server_shutdown()  # the successor subscribes everything before the handover
 
     async def replaced() -> bool:
         conns = list(r.sim.hub.connections)
         return (
-            len(conns) == 1 and id(conns[0]) not in old and len(conns[0].streams) == len(r.symbols)
+            len(conns) == 1
+            and id(conns[0]) not in old
+            and len(conns[0].streams) == len(r.symbols) + 1
         )
 
     await eventually(replaced, timeout=5, what="successor subscribed and the old socket closed")

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from actors.feed.rest_gate import RestError, RestGate
+from actors.feed.rest_gate import Priority, RestError, RestGate
+from tests.helpers import eventually
 
 Serve = Callable[[web.Application], Awaitable[str]]
 
@@ -77,11 +78,61 @@ async def test_gives_up_after_max_attempts(serve_app: Serve) -> None:
     assert len(script.times) == 3
 
 
-async def test_used_weight_near_the_limit_pauses_until_the_next_minute(serve_app: Serve) -> None:
-    script = Script((200, {"X-MBX-USED-WEIGHT-1M": "5990"}))
+def wall_near_minute_end(seconds_left: float) -> Callable[[], float]:
+    """A wall clock running at real speed, `seconds_left` before a minute boundary now."""
+    now = time.time()
+    offset = 60.0 - seconds_left - now % 60.0
+    return lambda: time.time() + offset
+
+
+async def test_used_weight_past_half_the_minute_waits_for_the_next_minute(
+    serve_app: Serve,
+) -> None:
+    script = Script((200, {"X-MBX-USED-WEIGHT-1M": "2999"}))
     url = await serve_script(serve_app, script)
-    gate = RestGate(weight_limit=6000)
+    gate = RestGate(weight_limit=6000, wall_clock=wall_near_minute_end(0.6))
     async with aiohttp.ClientSession() as session:
-        await gate.get(session, url)
-    assert gate.used_weight == 5990
-    assert 0.0 < gate.wait_seconds() <= 60.1
+        await gate.get(session, url, weight=2)
+        assert gate.used_weight == 2999
+        await gate.get(session, url, weight=2)  # 3,001 > 3,000: the next minute
+    assert script.times[1] - script.times[0] >= 0.4
+    assert gate.spent == 2
+
+
+@pytest.mark.parametrize("status", [418])
+async def test_a_ban_is_visible_until_retry_after_has_passed(serve_app: Serve, status: int) -> None:
+    script = Script((status, {"Retry-After": "1"}))
+    url = await serve_script(serve_app, script)
+    gate = RestGate()
+    async with aiohttp.ClientSession() as session:
+        call = asyncio.ensure_future(gate.get(session, url))
+        await eventually(lambda: _true(gate.banned), timeout=5.0)
+        assert gate.bans == 1 and len(script.times) == 1
+        await call
+    assert not gate.banned and script.times[1] - script.times[0] >= 0.95
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_waiting_requests_go_by_priority_live_first(serve_app: Serve) -> None:
+    order: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        order.append(request.query["who"])
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", handle)
+    url = await serve_app(app) + "/x"
+    gate = RestGate(max_concurrent=1)
+    gate.block_for(0.3)  # everyone queues behind a Retry-After
+    async with aiohttp.ClientSession() as session:
+        calls = [
+            gate.get(session, url, {"who": "history"}, priority=Priority.HISTORY),
+            gate.get(session, url, {"who": "listing"}, priority=Priority.LISTING),
+            gate.get(session, url, {"who": "live"}, priority=Priority.LIVE),
+        ]
+        await asyncio.gather(*calls)
+    assert order == ["live", "listing", "history"]

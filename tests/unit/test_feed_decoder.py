@@ -64,8 +64,15 @@ def test_symbols_are_independent() -> None:
     assert {p.symbol for p in decoder.take_points()} == {"BTCUSDT", "ETHUSDT"}
 
 
-def test_skipped_seconds_become_a_gap() -> None:
+def test_a_quiet_symbols_silent_seconds_are_not_holes() -> None:
     decoder = TickerDecoder()
+    decoder.feed(ticker(10_000), STREAMS)
+    decoder.feed(ticker(17_200), STREAMS)
+    assert decoder.take_gaps() == []  # downtime is the connection's business, not silence
+
+
+def test_the_old_silence_rule_still_makes_gaps_for_the_benchmark() -> None:
+    decoder = TickerDecoder(silence_gaps=True)
     decoder.feed(ticker(10_000), STREAMS)
     decoder.feed(ticker(11_500), STREAMS)
     decoder.feed(ticker(17_200), STREAMS)
@@ -73,14 +80,30 @@ def test_skipped_seconds_become_a_gap() -> None:
     assert decoder.take_gaps() == []
 
 
-def test_resume_seeds_a_gap_and_forget_drops_it() -> None:
+def test_resume_keeps_a_stored_second_from_being_emitted_again_and_forget_drops_it() -> None:
     decoder = TickerDecoder()
     decoder.resume("BTCUSDT", 100)
-    decoder.feed(ticker(104_000), STREAMS)
-    assert decoder.take_gaps() == [("BTCUSDT", 101, 103)]
+    assert decoder.feed(ticker(100_500), STREAMS) is Outcome.COALESCED
+    assert decoder.feed(ticker(104_000), STREAMS) is Outcome.POINT
     decoder.forget("BTCUSDT")
-    decoder.feed(ticker(110_000), STREAMS)
-    assert decoder.take_gaps() == []
+    assert "BTCUSDT" not in decoder.last_second
+
+
+def canary(event_ms: int, stream: str = "btcusdt@ticker") -> bytes:
+    return (
+        f'{{"stream":"{stream}","data":{{"e":"24hrTicker","E":{event_ms},"s":"BTCUSDT",'
+        f'"p":"1.0","P":"0.1","c":"91234.5","Q":"0.1","b":"1","B":"1","a":"1","A":"1",'
+        f'"o":"1","h":"1","l":"1","v":"1","q":"1","O":0,"C":1,"F":0,"L":1,"n":1}}}}'
+    ).encode()
+
+
+def test_canary_frames_prove_liveness_and_never_become_points() -> None:
+    decoder = TickerDecoder()
+    assert decoder.feed(canary(7_000_250), STREAMS) is Outcome.HEARTBEAT
+    assert decoder.frame_second == 7_000 and decoder.last_event_ms == 7_000_250
+    assert decoder.take_points() == [] and decoder.messages == 0
+    assert decoder.feed(canary(7_001_000, "ethusdt@ticker"), STREAMS) is Outcome.MALFORMED
+    assert decoder.malformed == {"stream": 1}
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from actors.feed.backfill import Backfiller, kline_points
+from actors.feed.backfill import Backfiller, kline_points, merge_windows, request_spans
 from actors.feed.protocol import EXCHANGE_INFO_DECODER, KLINES_DECODER
 from actors.feed.reader import base_ws_url
 from actors.feed.rest_gate import RestGate, retry_after_seconds
@@ -109,35 +109,61 @@ class FakeClock:
         return self.now
 
 
-def test_retry_after_and_weight_pacing() -> None:
+def test_retry_after_blocks_and_the_budget_is_half_the_minute() -> None:
     assert retry_after_seconds({"Retry-After": "7"}, 1.0) == 7.0
     assert retry_after_seconds({"Retry-After": "soon"}, 1.0) == 1.0
     assert retry_after_seconds({}, 3.0) == 3.0
     clock, wall = FakeClock(100.0), FakeClock(1_000_000_050.0)  # wall: 30 s into a minute
     gate = RestGate(clock=clock, wall_clock=wall, weight_limit=6000)
+    assert gate.budget == 3000
     gate.note_weight({"X-MBX-USED-WEIGHT-1M": "100"})
     assert gate.used_weight == 100 and gate.wait_seconds() == 0.0
-    gate.note_weight({"X-MBX-USED-WEIGHT-1M": "5900"})
-    assert gate.wait_seconds() == pytest.approx(30.05)  # held until the next minute
-    gate.block_for(5.0)  # a shorter Retry-After never shortens a block
-    assert gate.wait_seconds() == pytest.approx(30.05)
-    clock.now += 31.0
+    gate.note_weight({"X-MBX-USED-WEIGHT-1M": "2990"})
+    ticket = (0, 0)
+    gate._waiting.append(ticket)
+    assert gate._delay(ticket, 2) == 0.0  # 2,992 fits in 3,000
+    assert gate._delay(ticket, 20) == pytest.approx(30.05)  # held until the next minute
+    wall.now += 30.0
+    assert gate._delay(ticket, 20) == 0.0 and gate.used_weight == 0  # a new minute
+    gate.block_for(5.0)
+    gate.block_for(1.0)  # a shorter Retry-After never shortens a block
+    assert gate.wait_seconds() == pytest.approx(5.0)
+    clock.now += 5.0
     assert gate.wait_seconds() == 0.0
 
 
-def test_backfill_gaps_are_capped_and_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_stale_minutes_used_weight_is_ignored() -> None:
+    wall = FakeClock(1_000_000_050.0)
+    gate = RestGate(wall_clock=wall)
+    sent = gate._minute
+    wall.now += 35.0  # the answer arrives in the next minute
+    gate.note_weight({"X-MBX-USED-WEIGHT-1M": "2999"}, sent)
+    assert gate.used_weight == 0
+
+
+def test_downtime_windows_merge_per_symbol_into_one_request_per_thousand_seconds() -> None:
+    assert merge_windows([(10, 20), (21, 30), (50, 60), (55, 70)]) == [(10, 30), (50, 70)]
+    assert request_spans([(10, 20), (500, 600)]) == [(10, 600)]  # one request, both windows
+    assert request_spans([(1, 2500)]) == [(1, 1000), (1001, 2000), (2001, 2500)]
+    assert request_spans([(1, 10), (995, 1005)]) == [(1, 10), (995, 1005)]
+    filler = Backfiller("http://127.0.0.1:1", RestGate(), lambda points: None, label="t")
+    filler.plan(["AUSDT", "BUSDT"], 100, 159)  # every connection down for a minute
+    filler.plan(["AUSDT"], 200, 209)  # A's connection dropped again before the fetch
+    assert filler.queue.qsize() == 2
+    assert filler.pending == {"AUSDT": [(100, 159), (200, 209)], "BUSDT": [(100, 159)]}
+    assert request_spans(filler.pending["AUSDT"]) == [(100, 209)]
+    filler.plan(["CUSDT"], 5, 4)  # empty: ignored
+    assert "CUSDT" not in filler.pending
+
+
+def test_backfill_windows_are_capped_and_reported_once(caplog: pytest.LogCaptureFixture) -> None:
     filler = Backfiller(
         "http://127.0.0.1:1", RestGate(), lambda points: None, label="t", max_seconds=60
     )
     caplog.set_level("WARNING", logger="actors")
-    filler.request(("AUSDT", 100, 99))  # empty: ignored
-    filler.request(("AUSDT", 100, 109))
-    for index in range(50):
-        filler.request((f"S{index}USDT", 1, 1000))  # 1000 s missed, the last 60 kept
-    assert filler.queue.qsize() == 51
-    assert filler.queue.get_nowait() == ("AUSDT", 100, 109)
-    assert filler.queue.get_nowait() == ("S0USDT", 941, 1000)
-    assert filler.lost == 50 * 940
+    filler.plan([f"S{index}USDT" for index in range(50)], 1, 1000)  # the last 60 s kept
+    assert filler.queue.qsize() == 50
+    assert filler.pending["S0USDT"] == [(941, 1000)]
     filler.report()
     filler.report()
-    assert len(caplog.records) == 1 and "50 gaps longer than the 60s backfill cap" in caplog.text
+    assert len(caplog.records) == 1 and "50 symbols missed more than the 60s" in caplog.text

@@ -147,6 +147,7 @@ class SystemApi:
             ("store", self.store.ping),
             ("cache", self.cache.ping),
             ("feed", self.feed_status.connected),
+            ("exchangeRest", self.feed_status.rest_allowed),
             *((check.name, check.probe) for check in self.readiness),
         ]
         results = await asyncio.gather(*(_probe(name, probe) for name, probe in probes))
