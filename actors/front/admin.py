@@ -166,9 +166,7 @@ async def create_admin_command(
         hasher.close()
         await store.close()
     if outcome is AdminOutcome.REFUSED:
-        print(
-            f"binance-stats create-admin: {email.strip().lower()}: {outcome.value}", file=sys.stderr
-        )
+        print(f"binance-stats create-admin: {email.strip().lower()}: {outcome.value}", file=sys.stderr)
         return 2
     print(f"admin {email.strip().lower()}: {outcome.value}")
     return 0

@@ -48,9 +48,7 @@ def _add_vary(response: web.StreamResponse) -> None:
         response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
 
 
-def cors_middleware(
-    policy: CorsPolicy, passthrough: tuple[str, ...] = ("/socket.io",)
-) -> Middleware:
+def cors_middleware(policy: CorsPolicy, passthrough: tuple[str, ...] = ("/socket.io",)) -> Middleware:
     """Answer preflights and add grants to the responses of allowed origins."""
 
     @web.middleware

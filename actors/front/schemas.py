@@ -135,15 +135,10 @@ class PriceRangeQuery(msgspec.Struct, frozen=True, rename="camel"):
 
     start_time: TimeParam | None = None
     end_time: TimeParam | None = None
-    limit: (
-        Annotated[
-            int,
-            Meta(
-                ge=1, description="At most this many points, oldest first (PRICE_DATA_MAX_POINTS)"
-            ),
-        ]
-        | None
-    ) = None
+    limit: Annotated[
+        int,
+        Meta(ge=1, description="At most this many points, oldest first (PRICE_DATA_MAX_POINTS)"),
+    ] | None = None
 
 
 class IntervalsQuery(msgspec.Struct, frozen=True):

@@ -80,9 +80,7 @@ class GroupConsumer(Service):
 
     def write_succeeded(self) -> None:
         if not self.writes_ok:
-            self.log.info(
-                "%s writes recovered after %d failed attempts", self.target, self.failures
-            )
+            self.log.info("%s writes recovered after %d failed attempts", self.target, self.failures)
         self.writes_ok = True
         self.failures = 0
         self.backoff.reset()

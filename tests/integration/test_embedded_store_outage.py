@@ -79,7 +79,6 @@ async def test_a_locked_store_never_stops_live_prices_and_ends_whole(tmp_path: P
 
             await client.connect(base, transports=["websocket"])
             await client.emit("subscribe", {"symbol": SYMBOL})
-
             async def flowing() -> bool:
                 return len(updates) >= 2
 

@@ -51,7 +51,9 @@ def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
         ('body {"email": "a@b.c", "password": "pa55word"}', "pa55word"),
     ],
 )
-def test_every_line_is_redacted(text: str, secret: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_line_is_redacted(
+    text: str, secret: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 12, attack 8: secrets never reach a log line, in either format."""
     for fmt in ("text", "json"):
         setup_logging("INFO", fmt, "front")
