@@ -106,6 +106,7 @@ class Settings:
     metrics_base_port: int = 9400
     feed_max_reconnects: int = 10
     feed_backoff_max_seconds: float = 10.0
+    cache_window_seconds: int = 4 * 3600
     jwt_secret_generated: bool = False
     metrics_host: str = "127.0.0.1"
     sio_max_connections_per_ip: int = 20
@@ -122,6 +123,11 @@ class Settings:
     def interval_scheme(self) -> IntervalScheme:
         """The 4-hour interval arithmetic these settings describe (DESIGN §4)."""
         return IntervalScheme(self.interval_hours, self.interval_offset_hours)
+
+    @property
+    def cache_window_ms(self) -> int:
+        """How much of each symbol's series the cache keeps (4 h; a soak shortens it)."""
+        return self.cache_window_seconds * 1000
 
     @property
     def production(self) -> bool:
@@ -302,6 +308,7 @@ class _Reader:
             metrics_base_port=self.int_in("METRICS_BASE_PORT", 9400, 1024, 65000),
             feed_max_reconnects=self.int_in("FEED_MAX_RECONNECTS", 10, 1, 1000),
             feed_backoff_max_seconds=self.float_in("FEED_BACKOFF_MAX_SECONDS", 10.0, 0.01, 600),
+            cache_window_seconds=self.int_in("CACHE_WINDOW_SECONDS", 4 * 3600, 60, 4 * 3600),
             jwt_secret_generated=generated,
             metrics_host=self.get(
                 "METRICS_HOST", "127.0.0.1", _parse_host, "an IP address such as 127.0.0.1"

@@ -3,6 +3,8 @@
 Grafana dashboards (grafana/dashboards) must name only metrics defined here; the test
 tests/unit/test_dashboards.py checks that. In tree mode each program serves these on its
 own port (`METRICS_BASE_PORT` + offset); embedded mode serves `/metrics` on the front.
+Gauges computed at scrape time (`bs_asyncio_tasks`, `bs_threads`, `bs_sqlite_memory_bytes`)
+are collected by actors/core/introspect.py.
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ POINTS_REJECTED = Counter(
     "bs_points_rejected_total",
     "Points a writer refused as invalid (price not finite and positive, ts not positive)",
     ["writer"],
+)
+CACHE_SERIES_POINTS = Gauge(
+    "bs_cache_series_points",
+    "Points the in-process cache holds in its series window (refreshed once a minute)",
 )
 CACHE_BUFFERED = Gauge(
     "bs_cache_buffered_points", "Points the CacheWriter holds for a retry", ["cache"]

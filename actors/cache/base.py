@@ -19,7 +19,7 @@ from typing import Protocol
 from actors.messages import IntervalAggregate, PricePoint
 
 LATEST_TTL_SECONDS = 3600
-SERIES_WINDOW_MS = 4 * 3_600_000
+SERIES_WINDOW_MS = 4 * 3_600_000  # the default; CACHE_WINDOW_SECONDS shortens it (a soak)
 AGGREGATE_TTL_SECONDS = 24 * 3600
 
 
@@ -29,6 +29,8 @@ class CacheError(Exception):
 
 class PriceCache(Protocol):
     """What every cache implements. All times are epoch milliseconds."""
+
+    window_ms: int  # how far back from a symbol's newest point the series is kept
 
     async def put_points(self, points: Sequence[PricePoint]) -> None:
         """Set latest prices, add to the 4-hour series and trim it, in one round trip."""

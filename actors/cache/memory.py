@@ -15,6 +15,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 
+from actors import metrics
 from actors.cache.base import AGGREGATE_TTL_SECONDS, LATEST_TTL_SECONDS, SERIES_WINDOW_MS
 from actors.messages import IntervalAggregate, PricePoint
 
@@ -27,9 +28,10 @@ SWEEP_SECONDS = 60.0
 class _Series:
     """One symbol's points sorted by ts, one per second; `pct` NaN stands for None."""
 
-    __slots__ = ("backfill", "expires", "pct", "price", "ts")
+    __slots__ = ("backfill", "expires", "pct", "price", "ts", "window_ms")
 
-    def __init__(self) -> None:
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
         self.ts = array("q")
         self.price = array("d")
         self.pct = array("d")
@@ -58,13 +60,13 @@ class _Series:
         """Forget points more than the window older than the newest (in chunks of TRIM_SLACK)."""
         if not self.ts:
             return
-        cut = bisect_left(self.ts, self.ts[-1] - SERIES_WINDOW_MS)
+        cut = bisect_left(self.ts, self.ts[-1] - self.window_ms)
         if cut >= TRIM_SLACK or cut * 2 > len(self.ts):
             del self.ts[:cut], self.price[:cut], self.pct[:cut], self.backfill[:cut]
 
     def between(self, symbol: str, start_ms: int, end_ms: int) -> list[PricePoint]:
         """Points in [start_ms, end_ms]; [] when start_ms reaches below what the trim keeps."""
-        if not self.ts or start_ms < self.ts[-1] - SERIES_WINDOW_MS:
+        if not self.ts or start_ms < self.ts[-1] - self.window_ms:
             return []
         lo = bisect_left(self.ts, start_ms)
         hi = bisect_right(self.ts, end_ms)
@@ -85,8 +87,11 @@ class MemoryCache:
 
     kind = "memory"
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, window_ms: int = SERIES_WINDOW_MS
+    ) -> None:
         self.clock = clock
+        self.window_ms = window_ms
         self._latest: dict[str, tuple[PricePoint, float]] = {}
         self._series: dict[str, _Series] = {}
         self._aggregates: dict[tuple[str, int], tuple[IntervalAggregate, float]] = {}
@@ -101,8 +106,8 @@ class MemoryCache:
         self._sweep(now)
         if self._floor is None or self._floor_expires <= now:
             self._floor = min(point.ts for point in points)
-        self._floor_expires = now + SERIES_WINDOW_MS / 1000
-        expires = now + SERIES_WINDOW_MS / 1000
+        self._floor_expires = now + self.window_ms / 1000
+        expires = now + self.window_ms / 1000
         touched: set[str] = set()
         for point in points:
             held = self._latest.get(point.symbol)
@@ -110,7 +115,7 @@ class MemoryCache:
                 self._latest[point.symbol] = (point, now + LATEST_TTL_SECONDS)
             series = self._series.get(point.symbol)
             if series is None or series.expires <= now:
-                series = self._series[point.symbol] = _Series()
+                series = self._series[point.symbol] = _Series(self.window_ms)
             series.expires = expires
             series.put(point)
             touched.add(point.symbol)
@@ -126,7 +131,7 @@ class MemoryCache:
     async def mark_gap(self, until_ms: int) -> None:
         if self._floor is None or self._floor < until_ms:
             self._floor = until_ms
-            self._floor_expires = self.clock() + SERIES_WINDOW_MS / 1000
+            self._floor_expires = self.clock() + self.window_ms / 1000
 
     async def latest(self, symbols: Sequence[str]) -> dict[str, PricePoint]:
         now = self.clock()
@@ -169,3 +174,4 @@ class MemoryCache:
             del self._series[symbol]
         for key in [k for k, (_, expires) in self._aggregates.items() if expires <= now]:
             del self._aggregates[key]
+        metrics.CACHE_SERIES_POINTS.set(sum(len(series.ts) for series in self._series.values()))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from actors import metrics
-from actors.cache.base import SERIES_WINDOW_MS, CacheError, PriceCache
+from actors.cache.base import CacheError, PriceCache
 from actors.messages import IntervalAggregate, PricePoint
 from actors.store.base import Store
 from actors.store.intervals import IntervalScheme
@@ -61,10 +61,10 @@ class PriceReader:
     async def series(
         self, symbol: str, start_ms: int, end_ms: int, limit: int | None = None
     ) -> list[PricePoint]:
-        """Points in [start_ms, end_ms], oldest first, at most `limit`; the cache serves the
-        last 4 hours."""
+        """Points in [start_ms, end_ms], oldest first, at most `limit`; the cache serves its
+        window (CACHE_WINDOW_SECONDS, 4 h)."""
         now = int(time.time() * 1000)
-        if start_ms >= now - SERIES_WINDOW_MS - 60_000:  # older ranges are never all cached
+        if start_ms >= now - self.cache.window_ms - 60_000:  # older ranges are never all cached
             try:
                 cached = await self.cache.series(symbol, start_ms, end_ms)
                 if cached:

@@ -114,13 +114,18 @@ class RedisCache:
 
     kind = "redis"
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, *, window_ms: int = SERIES_WINDOW_MS
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.window_ms = window_ms
         self.floor_key = f"{prefix}series-floor"
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, *, timeout: float = 2.0) -> RedisCache:
+    def from_url(
+        cls, url: str, prefix: str, *, timeout: float = 2.0, window_ms: int = SERIES_WINDOW_MS
+    ) -> RedisCache:
         """A cache with short socket timeouts and one immediate retry on a fresh connection."""
         client = aioredis.Redis.from_url(
             url,
@@ -129,7 +134,7 @@ class RedisCache:
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
-        return cls(client, prefix)
+        return cls(client, prefix, window_ms=window_ms)
 
     def latest_key(self, symbol: str) -> str:
         return f"{self.prefix}price:{symbol}"
@@ -164,9 +169,9 @@ class RedisCache:
                 latest_args += [newest[symbol].ts, _JSON.encode(newest[symbol])]
             pipe.eval(_SET_LATEST, len(chunk), *[self.latest_key(s) for s in chunk], *latest_args)
         keys: list[str] = []
-        args: list[Any] = [SERIES_WINDOW_MS]
+        args: list[Any] = [self.window_ms]
         for symbol, symbol_points in by_symbol.items():
-            cutoff = newest[symbol].ts - SERIES_WINDOW_MS
+            cutoff = newest[symbol].ts - self.window_ms
             for j in range(0, len(symbol_points), SCRIPT_CHUNK):
                 part = symbol_points[j : j + SCRIPT_CHUNK]
                 keys.append(self.series_key(symbol))
@@ -176,11 +181,11 @@ class RedisCache:
                     args += [point.ts, _SAMPLE_ENCODER.encode(sample)]
                 if len(args) > 2 * SCRIPT_CHUNK:
                     pipe.eval(_PUT_SERIES, len(keys), *keys, *args)
-                    keys, args = [], [SERIES_WINDOW_MS]
+                    keys, args = [], [self.window_ms]
         if keys:
             pipe.eval(_PUT_SERIES, len(keys), *keys, *args)
-        pipe.set(self.floor_key, min(point.ts for point in points), nx=True, px=SERIES_WINDOW_MS)
-        pipe.pexpire(self.floor_key, SERIES_WINDOW_MS)
+        pipe.set(self.floor_key, min(point.ts for point in points), nx=True, px=self.window_ms)
+        pipe.pexpire(self.floor_key, self.window_ms)
         await self._execute(pipe)
 
     async def put_aggregates(self, aggregates: Sequence[IntervalAggregate]) -> None:
@@ -194,7 +199,7 @@ class RedisCache:
 
     async def mark_gap(self, until_ms: int) -> None:
         try:
-            await self.client.eval(_RAISE_FLOOR, 1, self.floor_key, until_ms, SERIES_WINDOW_MS)
+            await self.client.eval(_RAISE_FLOOR, 1, self.floor_key, until_ms, self.window_ms)
         except (RedisError, OSError) as exc:
             raise CacheError(f"redis: {exc}") from exc
 
@@ -216,7 +221,7 @@ class RedisCache:
         floor, members, newest = await self._execute(pipe)
         if floor is None or start_ms < int(floor):
             return []
-        if newest and start_ms < int(newest[0][1]) - SERIES_WINDOW_MS:
+        if newest and start_ms < int(newest[0][1]) - self.window_ms:
             return []  # reaches below what the trim keeps
         try:
             samples = [_SAMPLE.decode(member) for member in members]

@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from actors.core.introspect import watch_loop
 from actors.core.supervisor import Supervisor
 
 log = logging.getLogger("actors.runtime")
@@ -24,6 +25,7 @@ def run_process(main: Callable[[], Awaitable[int]]) -> int:
 async def serve(root: Supervisor, shutdown_timeout: float = 30.0) -> int:
     """Start `root`, wait for SIGINT/SIGTERM (exit 0) or its failure (exit 1), then stop it."""
     loop = asyncio.get_running_loop()
+    watch_loop(loop)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

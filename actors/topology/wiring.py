@@ -129,10 +129,11 @@ class MemoryWiring(Wiring):
         def make() -> PriceCache:
             url = self.settings.redis.url
             cache: PriceCache
+            window = self.settings.cache_window_ms
             if url is None:
-                cache = MemoryCache()
+                cache = MemoryCache(window_ms=window)
             else:  # a Redis cache survives a restart of the process
-                cache = RedisCache.from_url(url, self.settings.redis_prefix)
+                cache = RedisCache.from_url(url, self.settings.redis_prefix, window_ms=window)
             return self._own("cache", cache, closer=cache.close)
 
         return self._once("cache", make)
@@ -197,7 +198,9 @@ class RedisWiring(Wiring):
 
     def cache(self) -> PriceCache:
         def make() -> PriceCache:
-            cache = RedisCache.from_url(self.url, self.prefix)
+            cache = RedisCache.from_url(
+                self.url, self.prefix, window_ms=self.settings.cache_window_ms
+            )
             return self._own("cache", cache, closer=cache.close)
 
         return self._once("cache", make)

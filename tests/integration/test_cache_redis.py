@@ -101,6 +101,22 @@ async def test_series_is_trimmed_to_four_hours_on_write(
     assert await cache.series("A", newest - SERIES_WINDOW_MS - 1, newest) == []  # not all kept
 
 
+async def test_a_shortened_window_trims_and_expires_at_its_own_length(
+    redis: RedisHandle,
+) -> None:
+    cache = RedisCache.from_url(redis.url, redis.prefix, window_ms=60_000)
+    try:
+        await cache.put_points([P("A", T0 + i * 1000, float(i)) for i in range(100)])
+        newest = T0 + 99_000
+        members = await redis.client.zrange(f"{redis.prefix}series:A", 0, -1, withscores=True)
+        assert [int(score) for _, score in members][0] == newest - 60_000
+        assert len(await cache.series("A", newest - 60_000, newest)) == 61
+        assert await cache.series("A", newest - 60_001, newest) == []
+        assert 0 < await redis.client.pttl(f"{redis.prefix}series:A") <= 60_000
+    finally:
+        await cache.close()
+
+
 async def test_series_misses_below_the_floor(cache: RedisCache, redis: RedisHandle) -> None:
     await cache.put_points([P("A", T0 + 5000, 5.0), P("A", T0 + 6000, 6.0)])
     assert await cache.series("A", T0, T0 + 10_000) == []

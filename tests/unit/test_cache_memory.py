@@ -89,3 +89,16 @@ async def test_aggregates_expire_after_a_day() -> None:
     assert await cache.aggregate("A", T0 + 1) is None
     clock.now += AGGREGATE_TTL_SECONDS + 1
     assert await cache.aggregate("A", T0) is None
+
+
+async def test_a_shortened_window_trims_and_expires_at_its_own_length() -> None:
+    clock = Clock()
+    cache = MemoryCache(clock, window_ms=60_000)
+    step = 1000
+    count = 60 + TRIM_SLACK + 10
+    await cache.put_points([PricePoint("A", T0 + i * step, float(i)) for i in range(count)])
+    newest = T0 + (count - 1) * step
+    assert len(await cache.series("A", newest - 60_000, newest)) == 61
+    assert await cache.series("A", newest - 60_001, newest) == []  # not all kept
+    clock.now += 61
+    assert await cache.series("A", newest - 10_000, newest) == []  # expired after its window

@@ -45,6 +45,9 @@ BAD_VALUES = [
     ("REGISTRATIONS_PER_IP_HOUR", "-1"),
     ("LOGIN_MAX_FAILURES", "0"),
     ("METRICS_HOST", "localhost:9400"),
+    ("CACHE_WINDOW_SECONDS", "59"),
+    ("CACHE_WINDOW_SECONDS", "14401"),
+    ("CACHE_WINDOW_SECONDS", "10m"),
 ]
 
 
