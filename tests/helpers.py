@@ -59,12 +59,14 @@ async def eventually(
 class PrivateRedis:
     """A redis-server of this test alone, on its own port, that the test may stop and restart."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, aof: bool = False) -> None:
+        """`aof`: append-only file on (fsync every second), so a restart keeps the bus stream."""
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not on PATH")
         self.binary = binary
         self.workdir = workdir
+        self.aof = aof
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -77,7 +79,7 @@ class PrivateRedis:
         except redis_sync.RedisError:
             return False
 
-    def start(self) -> None:
+    def start(self, timeout: float = 10.0) -> None:
         self.proc = subprocess.Popen(
             [
                 self.binary,
@@ -88,7 +90,7 @@ class PrivateRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.aof else "no",
                 "--daemonize",
                 "no",
                 "--dir",
@@ -97,7 +99,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + timeout
         while not self.answers():
             assert self.proc.poll() is None, "redis-server exited"
             assert time.monotonic() < deadline, "redis-server did not start"

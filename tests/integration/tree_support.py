@@ -69,7 +69,14 @@ class Simulator:
     rest_url: str
 
     @classmethod
-    def start(cls, symbols: int, rate: float = 1.0, timeout: float = 30.0) -> Simulator:
+    def start(
+        cls,
+        symbols: int,
+        rate: float = 1.0,
+        timeout: float = 30.0,
+        extra_args: tuple[str, ...] = (),
+    ) -> Simulator:
+        """`extra_args` are more `simulate` options (faults such as `--drop-every 60`)."""
         proc = subprocess.Popen(
             [
                 _command("binance-stats"),
@@ -82,6 +89,7 @@ class Simulator:
                 str(rate),
                 "--seed",
                 "7",
+                *extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -271,6 +279,7 @@ def running_tree(
     symbols: int = 12,
     rate: float = 1.0,
     extra_env: dict[str, str] | None = None,
+    simulator_args: tuple[str, ...] = (),
 ) -> Iterator[Tree]:
     """Start the simulator and the whole tree under the real supervisord; tear both down after."""
     _command("supervisord")
@@ -278,7 +287,7 @@ def running_tree(
     (root / "run").mkdir(parents=True)
     (root / "logs").mkdir()
     shutil.copy(ROOT / "supervisor.conf", root / "supervisor.conf")
-    simulator = Simulator.start(symbols, rate)
+    simulator = Simulator.start(symbols, rate, extra_args=simulator_args)
     port, base = free_port(), metrics_base(shards)
     prefix = f"test:tree:{uuid.uuid4().hex[:10]}:"
     db_path = root / "store.db"
