@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -359,6 +360,9 @@ def main(argv: list[str] | None = None, run: Callable[[Plan], Soaked] | None = N
     parser.add_argument("--kill-every", type=float, default=420.0, help="s between db-writer kills")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
+    # the clients' libraries log every churned session ("packet queue is empty, aborting")
+    for name in ("engineio.client", "socketio.client"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     warmup = args.warmup if args.warmup is not None else args.cache_window / 60 + 2
     plan = Plan(
         args.minutes,
