@@ -1,4 +1,5 @@
-"""`binance-stats`: run (embedded), actor NAME (one supervisord program), simulate, seed-symbols, create-admin."""
+"""`binance-stats`: run (embedded), tree (supervisord), actor NAME (one supervisord program),
+simulate, seed-symbols, create-admin."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from actors.config import Settings, describe, load_or_exit
+from actors.config import ROLE_CHOICES, Settings, describe, load_or_exit
 from actors.core.runtime import run_process, serve
 from actors.logs import setup_logging
 
 log = logging.getLogger("actors.cli")
 
-ACTOR_NAMES = ("feed", "cache-writer", "db-writer", "front")  # actors.topology.roles.ROLES
+ACTOR_NAMES = ROLE_CHOICES  # actors.topology.roles.ROLES declares them
+TREE_ACTIONS = ("start", "stop", "status", "restart", "targets", "conf")
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -34,9 +37,25 @@ def parser() -> argparse.ArgumentParser:
         "--simulate", action="store_true", help="run the local exchange in-process and feed from it"
     )
     run.add_argument("--symbols", type=int, default=242, help="simulated symbols (with --simulate)")
+    tree = sub.add_parser("tree", help="tree mode: this host's programs under supervisord")
+    tree.add_argument("action", choices=TREE_ACTIONS)
+    tree.add_argument("--dir", type=Path, default=Path("."), help="the tree's root (default: .)")
+    tree.add_argument(
+        "--foreground", action="store_true", help="start: supervisord stays in the foreground"
+    )
+    tree.add_argument(
+        "--portable", action="store_true", help="conf: the repository's supervisor.conf"
+    )
     actor = sub.add_parser("actor", help="one program of supervisor.conf")
     actor.add_argument("name", choices=ACTOR_NAMES)
-    actor.add_argument("--shard", type=_shard, default=(0, 1), help="feed shard K/N")
+    actor.add_argument(
+        "--shard",
+        "--instance",
+        dest="instance",
+        type=_shard,
+        default=(0, 1),
+        help="feed shard K/N, or front K of N on this host",
+    )
     simulate = sub.add_parser("simulate", help="the local Binance exchange simulator")
     from actors.simulator.cli import configure as configure_simulator
 
@@ -63,10 +82,21 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "tree":
+        from actors.treectl.control import tree_command
+
+        settings = load_or_exit(dotenv=args.dir / ".env")  # the .env its programs will read
+        sys.exit(
+            tree_command(
+                settings, args.action, args.dir, foreground=args.foreground, portable=args.portable
+            )
+        )
     settings = load_or_exit()
-    program = args.command if args.command != "actor" else args.name
-    if args.command == "actor" and args.name == "feed":
-        program = f"feed-{args.shard[0]}"
+    program = args.command
+    if args.command == "actor":
+        from actors.topology.roles import role
+
+        program = role(args.name).program(args.instance)
     setup_logging(settings.log_level, settings.log_format, program)
     if settings.jwt_secret_generated and args.command in ("run", "actor"):
         log.warning(
@@ -87,7 +117,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "actor":
         from actors.topology.modes import build_program
 
-        return await serve(build_program(settings, args.name, args.shard))
+        return await serve(build_program(settings, args.name, args.instance))
     if args.command == "simulate":
         from actors.simulator.cli import main as simulate_main
 

@@ -17,6 +17,8 @@ from actors.store.intervals import IntervalScheme
 
 T = TypeVar("T")
 MIN_JWT_SECRET_BYTES = 32
+# the roles of the process tree (actors/topology/roles.py declares them), in start order
+ROLE_CHOICES = ("db-writer", "cache-writer", "front", "feed")
 
 
 class ConfigError(Exception):
@@ -90,6 +92,8 @@ class Settings:
     redis_url: str = ""
     redis_prefix: str = "bs:"
     feed_shards: int = 1
+    roles: tuple[str, ...] = ROLE_CHOICES  # the programs this host runs in tree mode
+    fronts: int = 1  # front processes on this host (tree mode), on PORT, PORT+1, ...
     retention_days: int = 30
     db_flush_seconds: float = 5.0
     db_buffer_points: int = 300_000
@@ -285,6 +289,10 @@ class _Reader:
                 "REDIS_PREFIX", "bs:", _parse_prefix, "1-64 characters without spaces"
             ),
             feed_shards=self.int_in("FEED_SHARDS", 1, 1, 64),
+            roles=self.get(
+                "ROLES", ROLE_CHOICES, _parse_roles, "a comma list of " + ", ".join(ROLE_CHOICES)
+            ),
+            fronts=self.int_in("FRONTS", 1, 1, 7),
             retention_days=self.int_in("RETENTION_DAYS", 30, 1, 3650),
             db_flush_seconds=self.float_in("DB_FLUSH_SECONDS", 5.0, 0.01, 3600),
             db_buffer_points=self.int_in("DB_BUFFER_POINTS", 300_000, 1, 100_000_000),
@@ -355,6 +363,13 @@ def _parse_prefix(text: str) -> str:
     return text
 
 
+def _parse_roles(text: str) -> tuple[str, ...]:
+    chosen = {part.strip().lower() for part in text.split(",") if part.strip()}
+    if not chosen or chosen - set(ROLE_CHOICES):
+        raise ValueError(text)
+    return tuple(name for name in ROLE_CHOICES if name in chosen)
+
+
 def _parse_interval_hours(text: str) -> int:
     value = int(text)
     if value <= 0 or 24 % value:
@@ -362,10 +377,12 @@ def _parse_interval_hours(text: str) -> int:
     return value
 
 
-def load_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
+def load_or_exit(
+    environ: Mapping[str, str] | None = None, dotenv: Path = Path(".env")
+) -> Settings:
     """Settings for a command: on a bad value print one line naming it and exit with status 2."""
     try:
-        return Settings.from_env(environ)
+        return Settings.from_env(environ, dotenv)
     except ConfigError as exc:
         print(f"binance-stats: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -8,6 +8,7 @@ they stop last so they drain what the others sent), the front, the feed last (it
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -75,11 +76,15 @@ def db_writer_children(wiring: Wiring, shard: Shard) -> list[ChildSpec]:
     return [ChildSpec(writer, shutdown=db_writer.STOP_TIMEOUT)]
 
 
-def front_role_children(wiring: Wiring, shard: Shard) -> list[ChildSpec]:
-    """REST + Socket.IO on PORT; tails the bus (no group), so any number of fronts can run."""
+def front_role_children(wiring: Wiring, instance: Shard) -> list[ChildSpec]:
+    """REST + Socket.IO on PORT (+K for front K of a host); tails the bus (no group), so any
+    number of fronts can run, on any number of hosts."""
     store, bus, cache = wiring.store(), wiring.bus(), wiring.cache()
+    settings = wiring.settings
+    if instance[0]:
+        settings = dataclasses.replace(settings, port=settings.port + instance[0])
     return front_children(
-        wiring.settings,
+        settings,
         wiring.scheme,
         bus=bus,
         store=store,
@@ -91,31 +96,72 @@ def front_role_children(wiring: Wiring, shard: Shard) -> list[ChildSpec]:
 
 @dataclass(frozen=True)
 class Role:
-    """One role: its children, whether it runs once per feed shard, its metrics port offset
-    in tree mode (METRICS_BASE_PORT + offset, + K for shard K)."""
+    """One role: its children, how many instances run (feed: one per shard, each owning a part
+    of the symbols; front: FRONTS replicas per host in tree mode), and how supervisord runs it
+    (start priority, seconds between TERM and KILL, help line of supervisor.conf)."""
 
     name: str
     build: Callable[[Wiring, Shard], list[ChildSpec]]
-    metrics_offset: int
-    sharded: bool = False
+    metrics_offsets: Callable[[int], int]  # instance K -> METRICS_BASE_PORT + offset
+    priority: int
+    stop_wait: int
+    about: str
+    sharded: bool = False  # instances partition the work: embedded mode runs them all
+    replicated: bool = False  # instances serve the same: embedded mode runs one
+
+    def count(self, settings: Settings) -> int:
+        """How many instances a tree host runs."""
+        if self.sharded:
+            return settings.feed_shards
+        return settings.fronts if self.replicated else 1
 
     def shards(self, settings: Settings) -> list[Shard]:
-        """The (K, N) instances of this role a deployment runs."""
-        if not self.sharded:
-            return [(0, 1)]
-        n = settings.feed_shards
+        """The (K, N) instances one process of embedded mode runs."""
+        n = self.count(settings) if self.sharded else 1
         return [(k, n) for k in range(n)]
 
-    def program(self, shard: Shard) -> str:
+    def program(self, instance: Shard) -> str:
         """The name of its process (and root supervisor) in tree mode."""
-        return f"{self.name}-{shard[0]}" if self.sharded else self.name
+        numbered = self.sharded or (self.replicated and instance[1] > 1)
+        return f"{self.name}-{instance[0]}" if numbered else self.name
 
 
 ROLES: tuple[Role, ...] = (
-    Role("db-writer", db_writer_children, metrics_offset=2),
-    Role("cache-writer", cache_writer_children, metrics_offset=1),
-    Role("front", front_role_children, metrics_offset=0),
-    Role("feed", feed_children, metrics_offset=10, sharded=True),
+    Role(
+        "db-writer",
+        db_writer_children,
+        lambda k: 2,
+        priority=100,
+        # on TERM it flushes its buffer: well over DB_FLUSH_SECONDS plus a slow batch
+        stop_wait=int(db_writer.STOP_TIMEOUT) + 15,
+        about="Batched, idempotent store writes from the bus group db-writer; flushes on TERM.",
+    ),
+    Role(
+        "cache-writer",
+        cache_writer_children,
+        lambda k: 1,
+        priority=200,
+        stop_wait=20,
+        about="The latest prices, the 1 Hz series and interval aggregates into the Redis cache.",
+    ),
+    Role(
+        "front",
+        front_role_children,
+        lambda k: 0 if k == 0 else 2 + k,  # +3..+9 for fronts 1..7 of a host
+        priority=400,
+        stop_wait=20,
+        about="REST + Socket.IO on PORT (+K for front K); tails the bus without a group.",
+        replicated=True,
+    ),
+    Role(
+        "feed",
+        feed_children,
+        lambda k: 10 + k,
+        priority=300,
+        stop_wait=20,
+        about="Feed shard K of N: symbols with crc32(symbol) mod N == K; shard 0 seeds a fresh store.",
+        sharded=True,
+    ),
 )
 ROLE_NAMES = tuple(role.name for role in ROLES)
 
@@ -128,7 +174,7 @@ def role(name: str) -> Role:
     raise SystemExit(f"binance-stats actor: unknown program {name!r}")
 
 
-def metrics_port(settings: Settings, name: str, shard: Shard) -> int:
-    """The port a tree program serves its metrics on; feed shard K gets base + 10 + K."""
-    found = role(name)
-    return settings.metrics_base_port + found.metrics_offset + (shard[0] if found.sharded else 0)
+def metrics_port(settings: Settings, name: str, instance: Shard) -> int:
+    """The port a tree program serves its metrics on: METRICS_BASE_PORT + front +0 (front K
+    of a host +2+K), cache-writer +1, db-writer +2, feed shard K +10+K."""
+    return settings.metrics_base_port + role(name).metrics_offsets(instance[0])

@@ -148,13 +148,13 @@ class MemoryWiring(Wiring):
         self.readiness.append(check)
 
 
-def redis_url(settings: Settings) -> str:
+def redis_url(settings: Settings, command: str = "binance-stats actor") -> str:
     """Tree mode cannot run without Redis: one line naming the variables, exit status 2 (like
     any configuration error)."""
     url = settings.redis.url
     if url is None:
         print(
-            "binance-stats actor: tree mode needs Redis: set REDIS_URL or REDIS_HOST",
+            f"{command}: tree mode needs Redis: set REDIS_URL or REDIS_HOST",
             file=sys.stderr,
         )
         raise SystemExit(2)
@@ -182,12 +182,14 @@ class RedisWiring(Wiring):
             metrics.serve_metrics(self.metrics_port, self.settings.metrics_host)
         except OSError as exc:
             # a program without metrics still does its work; the scrape target shows down
-            log.warning(
-                "cannot serve metrics on port %d: %s", self.metrics_port, exc.strerror or exc
-            )
+            log.warning("cannot serve metrics on %s: %s", self._metrics_at, exc.strerror or exc)
             return
         self._metrics_served = True
-        log.info("metrics on port %d (/metrics)", self.metrics_port)
+        log.info("metrics on http://%s/metrics", self._metrics_at)
+
+    @property
+    def _metrics_at(self) -> str:
+        return f"{self.settings.metrics_host}:{self.metrics_port}"
 
     def bus(self) -> RedisBus:
         def make() -> RedisBus:

@@ -53,7 +53,8 @@ def metrics_base(shards: int) -> int:
     raise RuntimeError("no free range of metrics ports")
 
 
-def _command(name: str) -> str:
+def command(name: str) -> str:
+    """A console script of this environment (skips the test when it is not installed)."""
     found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     if found is None:
         pytest.skip(f"{name} is not installed")
@@ -79,7 +80,7 @@ class Simulator:
         """`extra_args` are more `simulate` options (faults such as `--drop-every 60`)."""
         proc = subprocess.Popen(
             [
-                _command("binance-stats"),
+                command("binance-stats"),
                 "simulate",
                 "--port",
                 "0",
@@ -168,7 +169,7 @@ class Tree:
     # supervisorctl ------------------------------------------------------------
     def ctl(self, *args: str, timeout: float = 30.0) -> str:
         result = subprocess.run(
-            [_command("supervisorctl"), "-c", str(self.conf), *args],
+            [command("supervisorctl"), "-c", str(self.conf), *args],
             capture_output=True,
             text=True,
             env=self.env,
@@ -225,7 +226,7 @@ class Tree:
     def start(self) -> None:
         # no seed-symbols: on a fresh store, feed shard 0 loads the symbols from exchangeInfo
         self.supervisord = subprocess.Popen(
-            [_command("supervisord"), "-n", "-c", str(self.conf)],
+            [command("supervisord"), "-n", "-c", str(self.conf)],
             env=self.env,
             cwd=self.root,
             start_new_session=True,
@@ -261,13 +262,55 @@ class Tree:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         self.simulator.stop()
-        client = redis_sync.Redis.from_url(self.redis_url)
-        try:
-            keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        drop_prefix(self.redis_url, self.prefix)
+
+
+def tree_env(
+    simulator: Simulator,
+    redis_url: str,
+    prefix: str,
+    db_path: Path,
+    *,
+    port: int,
+    metrics_base: int,
+    shards: int,
+) -> dict[str, str]:
+    """What every program of a test tree sees: loopback ports, its own Redis prefix and SQLite
+    file, the simulator as the exchange, short intervals."""
+    return {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("REDIS_", "DATABASE_", "BINANCE_"))
+        },
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "APP_ENV": "test",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "METRICS_BASE_PORT": str(metrics_base),
+        "FEED_SHARDS": str(shards),
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": prefix,
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "BINANCE_WS_URL": simulator.ws_url,
+        "BINANCE_REST_URL": simulator.rest_url,
+        "DB_FLUSH_SECONDS": "1",
+        "JWT_ACCESS_SECRET": "tree-test-secret-" + "x" * 32,
+        "BCRYPT_SALT_ROUNDS": "4",
+        "LOG_LEVEL": "info",
+        "FEED_BACKOFF_MAX_SECONDS": "2",
+    }
+
+
+def drop_prefix(redis_url: str, prefix: str) -> None:
+    """Delete a test's Redis keys."""
+    client = redis_sync.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @contextlib.contextmanager
@@ -282,7 +325,7 @@ def running_tree(
     simulator_args: tuple[str, ...] = (),
 ) -> Iterator[Tree]:
     """Start the simulator and the whole tree under the real supervisord; tear both down after."""
-    _command("supervisord")
+    command("supervisord")
     root = tmp / "tree"
     (root / "run").mkdir(parents=True)
     (root / "logs").mkdir()
@@ -291,30 +334,10 @@ def running_tree(
     port, base = free_port(), metrics_base(shards)
     prefix = f"test:tree:{uuid.uuid4().hex[:10]}:"
     db_path = root / "store.db"
-    env = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("REDIS_", "DATABASE_", "BINANCE_"))
-        },
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "APP_ENV": "test",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "METRICS_BASE_PORT": str(base),
-        "FEED_SHARDS": str(shards),
-        "REDIS_URL": redis_url,
-        "REDIS_PREFIX": prefix,
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "BINANCE_WS_URL": simulator.ws_url,
-        "BINANCE_REST_URL": simulator.rest_url,
-        "DB_FLUSH_SECONDS": "1",
-        "JWT_ACCESS_SECRET": "tree-test-secret-" + "x" * 32,
-        "BCRYPT_SALT_ROUNDS": "4",
-        "LOG_LEVEL": "info",
-        "FEED_BACKOFF_MAX_SECONDS": "2",
-        **(extra_env or {}),
-    }
+    env = tree_env(
+        simulator, redis_url, prefix, db_path, port=port, metrics_base=base, shards=shards
+    )
+    env.update(extra_env or {})
     tree = Tree(root, env, simulator, port, base, shards, redis_url, prefix, db_path)
     try:
         tree.start()

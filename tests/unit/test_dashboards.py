@@ -12,6 +12,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from actors import metrics
 from actors.topology.roles import metrics_port
+from actors.treectl.targets import render_targets
 from tests.helpers import make_settings
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
@@ -152,16 +153,18 @@ def test_the_parser_catches_what_it_must() -> None:
 
 
 def test_scrape_targets_match_the_programs_metrics_ports() -> None:
-    settings = make_settings(METRICS_BASE_PORT="9400", FEED_SHARDS="2")
+    settings = make_settings(METRICS_BASE_PORT="9400", FEED_SHARDS="2", FRONTS="2")
     expected = {
-        "front": metrics_port(settings, "front", (0, 1)),
+        "front_00": metrics_port(settings, "front", (0, 2)),
+        "front_01": metrics_port(settings, "front", (1, 2)),
         "cache-writer": metrics_port(settings, "cache-writer", (0, 1)),
         "db-writer": metrics_port(settings, "db-writer", (0, 1)),
         "feed_00": metrics_port(settings, "feed", (0, 2)),
         "feed_01": metrics_port(settings, "feed", (1, 2)),
     }
+    assert len(set(expected.values())) == len(expected)
     shipped = {}
-    for group in json.loads((GRAFANA / "targets" / "tree.json").read_text()):
+    for group in json.loads(render_targets(settings)):  # what `binance-stats tree start` writes
         for target in group["targets"]:
             shipped[group["labels"]["program"]] = int(target.rsplit(":", 1)[1])
     assert shipped == expected
