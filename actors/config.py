@@ -94,6 +94,7 @@ class Settings:
     feed_shards: int = 1
     roles: tuple[str, ...] = ROLE_CHOICES  # the programs this host runs in tree mode
     fronts: int = 1  # front processes on this host (tree mode), on PORT, PORT+1, ...
+    feed_host_shards: tuple[int, int] | None = None  # shards K..L this host runs; None: all
     retention_days: int = 30
     db_flush_seconds: float = 5.0
     db_buffer_points: int = 300_000
@@ -260,6 +261,14 @@ class _Reader:
             )
         if password and len(password) < 8:
             raise ConfigError("SUPER_ADMIN_PASSWORD", "***", "at least 8 characters")
+        shards = self.int_in("FEED_SHARDS", 1, 1, 64)
+        host_shards = self.get(
+            "FEED_HOST_SHARDS", None, _parse_range, "a shard K or range K-L (0 <= K <= L)"
+        )
+        if host_shards is not None and host_shards[1] >= shards:
+            raise ConfigError(
+                "FEED_HOST_SHARDS", self.env["FEED_HOST_SHARDS"], f"shards within 0..{shards - 1}"
+            )
         return Settings(
             app_env=app_env,
             port=self.int_in("PORT", 5000, 1, 65535),
@@ -288,7 +297,8 @@ class _Reader:
             redis_prefix=self.get(
                 "REDIS_PREFIX", "bs:", _parse_prefix, "1-64 characters without spaces"
             ),
-            feed_shards=self.int_in("FEED_SHARDS", 1, 1, 64),
+            feed_shards=shards,
+            feed_host_shards=host_shards,
             roles=self.get(
                 "ROLES", ROLE_CHOICES, _parse_roles, "a comma list of " + ", ".join(ROLE_CHOICES)
             ),
@@ -361,6 +371,14 @@ def _parse_prefix(text: str) -> str:
     if not 1 <= len(text) <= 64 or any(ch.isspace() for ch in text):
         raise ValueError(text)
     return text
+
+
+def _parse_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    first, last = int(low), int(high or low)
+    if not 0 <= first <= last:
+        raise ValueError(text)
+    return first, last
 
 
 def _parse_roles(text: str) -> tuple[str, ...]:

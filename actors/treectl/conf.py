@@ -87,6 +87,8 @@ class Section:
     role: Role
     numprocs: str
     numbered: bool
+    first: int = 0  # numprocs_start: a feed host running shards K..L starts at K
+    total: str = "%(numprocs)d"  # N of --shard K/N
 
 
 def _program(section: Section, *, here: str, command: str) -> str:
@@ -94,10 +96,10 @@ def _program(section: Section, *, here: str, command: str) -> str:
     args, numbering, log = "", "", role.name
     if section.numbered:
         flag = "--shard" if role.sharded else "--instance"
-        args = f" {flag} %(process_num)d/%(numprocs)d"
+        args = f" {flag} %(process_num)d/{section.total}"
         numbering = (
             f"process_name={role.name}_%(process_num)02d\n"
-            f"numprocs={section.numprocs}\nnumprocs_start=0\n"
+            f"numprocs={section.numprocs}\nnumprocs_start={section.first}\n"
         )
         log = f"{role.name}-%(process_num)02d"
     return PROGRAM.format(
@@ -137,16 +139,29 @@ def command_path() -> str:
     return shutil.which("binance-stats") or "binance-stats"
 
 
+def _shards_here(settings: Settings) -> str:
+    if settings.feed_host_shards is None:
+        return "all"
+    first, last = settings.feed_host_shards
+    return f"{first}-{last}"
+
+
 def render_host(settings: Settings, root: Path) -> str:
     """This host's run/tree.conf: the programs of its ROLES, numbers from its settings."""
     sections = [
-        Section(group.role, str(len(group.processes)), group.numbered)
+        Section(
+            group.role,
+            str(len(group.processes)),
+            group.numbered,
+            first=group.first,
+            total=str(group.total),
+        )
         for group in host_groups(settings)
     ]
     header = (
         "; Written by `binance-stats tree start` for this host from its settings "
         f"(ROLES={','.join(settings.roles)}, FEED_SHARDS={settings.feed_shards}, "
-        f"FRONTS={settings.fronts});\n; rewritten on every start: change the settings, "
+        f"FEED_HOST_SHARDS={_shards_here(settings)}, FRONTS={settings.fronts});\n; rewritten on every start: change the settings, "
         "not this file (docs/operations.md).\n"
     )
     return _render(header, sections, here=str(root.resolve()), command=command_path())

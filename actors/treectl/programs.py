@@ -24,6 +24,8 @@ class Group:
 
     role: Role
     processes: tuple[Process, ...]
+    first: int = 0  # the first instance's K (a feed host may run shards K..L of N)
+    total: int = 1  # N
 
     @property
     def numbered(self) -> bool:
@@ -45,14 +47,17 @@ def host_groups(settings: Settings) -> list[Group]:
             continue
         n = role.count(settings)
         numbered = role.sharded or n > 1
+        first, last = 0, n - 1
+        if role.sharded and settings.feed_host_shards is not None:
+            first, last = settings.feed_host_shards  # this host's share of the shards
         processes = tuple(
             Process(
                 f"{role.name}_{k:02d}" if numbered else role.name,
                 metrics_port(settings, role.name, (k, n)),
             )
-            for k in range(n)
+            for k in range(first, last + 1)
         )
-        groups.append(Group(role, processes))
+        groups.append(Group(role, processes, first=first, total=n))
     return groups
 
 

@@ -38,7 +38,7 @@ def test_a_host_runs_only_the_programs_of_its_roles(tmp_path: Path) -> None:
     assert [name for name in sections if name.startswith("program:")] == ["program:front"]
     front = sections["program:front"]
     assert front["numprocs"] == "2" and front["process_name"] == "front_%(process_num)02d"
-    assert front["command"].endswith("actor front --instance %(process_num)d/%(numprocs)d")
+    assert front["command"].endswith("actor front --instance %(process_num)d/2")
     assert front["directory"] == str(tmp_path.resolve())
     assert sections["unix_http_server"]["file"] == f"{tmp_path.resolve()}/run/supervisor.sock"
     [group] = host_groups(settings)
@@ -50,10 +50,20 @@ def test_feed_hosts_number_their_shards_and_one_front_keeps_its_plain_name(tmp_p
     settings = make_settings(ROLES="feed, front", FEED_SHARDS="3")
     sections = _sections(render_host(settings, tmp_path))
     assert sections["program:feed"]["numprocs"] == "3"
-    assert sections["program:feed"]["command"].endswith("--shard %(process_num)d/%(numprocs)d")
+    assert sections["program:feed"]["command"].endswith("--shard %(process_num)d/3")
     assert "numprocs" not in sections["program:front"]
     names = [a for group in host_groups(settings) for a in group.addresses()]
     assert names == ["front", "feed:feed_00", "feed:feed_01", "feed:feed_02"]
+
+
+def test_a_feed_host_may_run_a_range_of_the_shards(tmp_path: Path) -> None:
+    settings = make_settings(ROLES="feed", FEED_SHARDS="8", FEED_HOST_SHARDS="4-6")
+    feed = _sections(render_host(settings, tmp_path))["program:feed"]
+    assert (feed["numprocs"], feed["numprocs_start"]) == ("3", "4")
+    assert feed["command"].endswith("--shard %(process_num)d/8")
+    [group] = host_groups(settings)
+    assert group.addresses() == ["feed:feed_04", "feed:feed_05", "feed:feed_06"]
+    assert [p.metrics_port for p in group.processes] == [9414, 9415, 9416]
 
 
 def test_every_process_of_a_full_host_has_its_own_metrics_port() -> None:
@@ -71,7 +81,14 @@ def test_roles_defaults_and_order() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("ROLES", "feed,frontend"), ("ROLES", ","), ("FRONTS", "0"), ("FRONTS", "8")],
+    [
+        ("ROLES", "feed,frontend"),
+        ("ROLES", ","),
+        ("FRONTS", "0"),
+        ("FRONTS", "8"),
+        ("FEED_HOST_SHARDS", "3-1"),
+        ("FEED_HOST_SHARDS", "0-1"),  # FEED_SHARDS is 1: shard 1 does not exist
+    ],
 )
 def test_a_bad_roles_or_fronts_is_one_line_and_status_2(name: str, value: str) -> None:
     result = subprocess.run(
