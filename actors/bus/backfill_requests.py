@@ -87,6 +87,7 @@ class _RedisListener:
         self._cursor = "0"
         self._unacked: bytes | None = None
         self._created = False
+        self._start = "$"
         self._link = RedisLink(f"backfill requests {group}", Backoff(base=0.1, cap=5.0))
 
     async def read(self, timeout: float) -> Loss | None:
@@ -95,7 +96,8 @@ class _RedisListener:
             loss = await self._read(timeout)
         except RedisError as exc:
             if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                self._created, self._cursor = False, "0"
+                self._created, self._cursor, self._start = False, "0", "0"
+                self._unacked = None
                 return None
             self._cursor = "0"
             await self._link.failed(exc, timeout)
@@ -106,24 +108,26 @@ class _RedisListener:
     async def _read(self, timeout: float) -> Loss | None:
         client, stream = self.requests.client, self.requests.stream
         if not self._created:
-            await self.requests.create_group(self.group)
+            await self.requests.create_group(self.group, self._start)
             self._created = True
         if self._unacked is not None:
             await client.xack(stream, self.group, self._unacked)
             self._unacked = None
         block = int(max(0.0, min(timeout, 1.0)) * 1000)
-        reply = await client.xreadgroup(
-            self.group,
-            self.group,
-            {stream: self._cursor},
-            count=1,
-            block=None if self._cursor != ">" or block == 0 else block,
-        )
-        entries = stream_entries(reply)
-        if not entries:
-            if self._cursor != ">":
-                self._cursor = ">"  # own pending read: now the new ones
-            return None
+        while True:
+            reply = await client.xreadgroup(
+                self.group,
+                self.group,
+                {stream: self._cursor},
+                count=1,
+                block=None if self._cursor != ">" or block == 0 else block,
+            )
+            entries = stream_entries(reply)
+            if entries:
+                break
+            if self._cursor == ">":
+                return None
+            self._cursor = ">"  # own pending ones done: now the new ones
         entry_id, fields = entries[0]
         if self._cursor != ">":
             self._cursor = text_of(entry_id)
@@ -149,9 +153,11 @@ class RedisBackfillRequests:
             self.stream, {FIELD: _ENCODER.encode(loss)}, maxlen=MAX_REQUESTS, approximate=True
         )
 
-    async def create_group(self, group: str) -> None:
+    async def create_group(self, group: str, start: str = "$") -> None:
+        """A new shard starts at the end (older requests went to the shards of that time); a
+        group lost with its stream (Redis emptied) starts again from the beginning."""
         try:
-            await self.client.xgroup_create(self.stream, group, id="0", mkstream=True)
+            await self.client.xgroup_create(self.stream, group, id=start, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
