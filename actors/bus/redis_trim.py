@@ -11,6 +11,7 @@ Publishers trim at most every `every` seconds, one at a time (a short Redis lock
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -132,8 +133,9 @@ class StreamTrimmer:
         await client.xtrim(stream, minid=format_id((last[0], last[1] + 1)), approximate=False)
         for name, loss in losses.items():
             if loss.points:
-                await self.book.record(name, loss)
                 self._ledger(name).record(loss)
+                # the entries are gone: a publisher stopping now must not lose their record
+                await asyncio.shield(self.book.record(name, loss))
 
     def _ledger(self, group: str) -> LossLedger:
         ledger = self._ledgers.get(group)
