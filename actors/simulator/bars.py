@@ -144,6 +144,11 @@ class SecondBars:
             return self.c[index]
         return None
 
+    def close_before(self, second: int) -> int | None:
+        """Close (ticks) of the last bar before `second`; None if none is kept."""
+        index = self._index(second)
+        return self.c[index - 1] if index else None
+
     def bar(self, index: int) -> Bar:
         """Bar at `index` (0 <= index < len) as an object."""
         first_id = self.last_id[index - 1] + 1 if index else self._first_id

@@ -113,6 +113,15 @@ def _listing(symbol: str, base: str, quote: str, status: str, spot: bool, price:
     return Listing(symbol, base, quote, status, spot, decimals, qty_decimals(price), ticks)
 
 
+def new_usdt_listing(symbol: str, price: float) -> Listing:
+    """A TRADING spot USDT pair listed at run time (`ExchangeSimulator.list_symbol`)."""
+    if not symbol.isalnum() or not symbol.isupper() or not symbol.endswith("USDT"):
+        raise ValueError(f"a new listing must be an upper-case USDT pair, not {symbol!r}")
+    if len(symbol) <= len("USDT") or not 0 < price < 1e9:
+        raise ValueError(f"bad listing {symbol!r} at {price!r}")
+    return _listing(symbol, symbol[: -len("USDT")], "USDT", "TRADING", True, price)
+
+
 def _invented_name(rng: random.Random, taken: set[str]) -> str:
     """A pronounceable made-up base asset, for symbol counts beyond the real list."""
     consonants, vowels = "BCDFGHKLMNPRSTVXZ", "AEIOU"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 
+from actors.simulator.activity import DEFAULT_PROFILE, PROFILES
 from actors.simulator.exchange import ExchangeSimulator
 from actors.simulator.faults import Faults
 
@@ -58,6 +59,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--history-seconds", type=int, default=6 * 3600, help="1 s bars kept (default 6 h)"
+    )
+    parser.add_argument(
+        "--activity",
+        choices=PROFILES,
+        default=DEFAULT_PROFILE,
+        help="realistic: a long tail of quiet pairs (default); uniform: every pair every second",
+    )
+    parser.add_argument(
+        "--prehistory-seconds",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="trade this many seconds before start, so klines reach back (default 0)",
+    )
+    parser.add_argument(
+        "--connection-limit",
+        type=int,
+        default=300,
+        help="new WebSocket connections per IP per 5 minutes before HTTP 429 (default 300)",
     )
     faults = parser.add_argument_group("fault injection")
     faults.add_argument(
@@ -127,8 +147,11 @@ def build(args: argparse.Namespace) -> ExchangeSimulator:
         ping_interval=args.ping_interval,
         pong_timeout=args.pong_timeout,
         weight_limit=args.weight_limit,
-        history_seconds=args.history_seconds,
+        history_seconds=max(args.history_seconds, args.prehistory_seconds),
         faults=faults,
+        activity=args.activity,
+        prehistory_seconds=args.prehistory_seconds,
+        connection_limit=args.connection_limit,
     )
 
 
@@ -154,7 +177,7 @@ async def main(args: argparse.Namespace) -> int:
             return 1
         print(
             f"simulator: {len(simulator.usdt_symbols())} USDT symbols, rate {simulator.rate:g}/s, "
-            f"seed {args.seed}",
+            f"seed {args.seed}, activity {simulator.activity}",
             flush=True,
         )
         print(f"BINANCE_WS_URL={simulator.ws_url}", flush=True)

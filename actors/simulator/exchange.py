@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine
@@ -28,15 +29,18 @@ from typing import Any
 from aiohttp import web
 
 from actors.simulator import frames
-from actors.simulator.catalogue import build_catalogue
+from actors.simulator.activity import DEFAULT_PROFILE, check_profile
+from actors.simulator.catalogue import build_catalogue, new_usdt_listing
 from actors.simulator.faults import Faults
 from actors.simulator.hub import Connection, Hub
-from actors.simulator.market import Market, StepClock
+from actors.simulator.listing_control import ListingControl
+from actors.simulator.market import Market, StepClock, SymbolState
 from actors.simulator.rest import RestApi, WeightBudget
-from actors.simulator.websocket import WsEndpoint, WsSettings
+from actors.simulator.websocket import ConnectionAttempts, WsEndpoint, WsSettings
 
 log = logging.getLogger("actors.simulator")
 
+SYMBOL_STATUSES = ("TRADING", "BREAK", "HALT", "END_OF_DAY", "CANCEL_ONLY")
 # Frames are written when their step is due (event time), not on a fixed tick: the loop sleeps
 # until the next step's event time, but at least MIN_TICK_SECONDS (above a few hundred steps a
 # second, the steps due in that time share one write per connection) and at most
@@ -60,22 +64,37 @@ class ExchangeSimulator:
         weight_limit: int = 6000,
         history_seconds: int = 6 * 3600,
         faults: Faults | None = None,
+        activity: str = DEFAULT_PROFILE,
+        prehistory_seconds: int = 0,
+        connection_limit: int = 300,
+        connection_window: float = 300.0,
     ) -> None:
         if ping_interval <= 0 or pong_timeout <= 0:
             raise ValueError("ping_interval and pong_timeout must be positive")
         if weight_limit < 1 or history_seconds < 1:
             raise ValueError("weight_limit and history_seconds must be >= 1")
+        if not 0 <= prehistory_seconds <= history_seconds:
+            raise ValueError("prehistory_seconds must be within [0, history_seconds]")
         self.faults = faults or Faults()
         self.faults.validate()
-        self._listings = build_catalogue(symbols, seed)
+        self.activity = check_profile(activity)
+        self.prehistory_seconds = prehistory_seconds
         self.market = Market(
-            self._listings, seed=seed, rate=rate, start_ms=_now_ms(), keep_seconds=history_seconds
+            build_catalogue(symbols, seed),
+            seed=seed,
+            rate=rate,
+            start_ms=_now_ms(),
+            keep_seconds=history_seconds,
+            activity=activity,
         )
         self.hub = Hub(self.market, seed)
         self.hub.malformed_rate = self.faults.malformed_rate
         self.hub.stall_data = self.faults.stall_data
         self.ws_settings = WsSettings(ping_interval, pong_timeout, self.faults.stall_pings)
         self.budget = WeightBudget(weight_limit)
+        self.connection_attempts = ConnectionAttempts(connection_limit, connection_window)
+        self._rest = RestApi(self.market, self.budget, self._refusing)
+        self._ws = WsEndpoint(self.hub, self.ws_settings, self._refusing, self.connection_attempts)
         self._outage_until = 0.0
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,10 +108,8 @@ class ExchangeSimulator:
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
         app = web.Application()
-        rest = RestApi(self.market, self.budget, self._refusing)
-        ws = WsEndpoint(self.hub, self.ws_settings, self._refusing)
-        app.middlewares.append(rest.middleware)
-        app.add_routes(ws.routes() + rest.routes())
+        app.middlewares.append(self._rest.middleware)
+        app.add_routes(self._ws.routes() + self._rest.routes() + ListingControl(self).routes())
         self._runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
@@ -108,11 +125,22 @@ class ExchangeSimulator:
         self.rest_url = f"http://{bound[0]}:{bound[1]}"
         start_ms = _now_ms()
         if self._clock is None:  # the 24 h window opens at the first start, not at a restart
-            for state in self.market.states:
-                state.event_ms = state.open_ms = start_ms
+            self._play_prehistory(start_ms)
         self._clock = StepClock(len(self.market.trading), self.market.rate, start_ms)
         self._spawn(self._run_market())
         self._spawn(self._run_schedules())
+
+    def _play_prehistory(self, start_ms: int) -> None:
+        """Trade the `prehistory_seconds` before `start_ms` at once, so klines reach back."""
+        first_ms = start_ms - self.prehistory_seconds * 1000
+        for state in self.market.states:
+            state.event_ms = state.open_ms = first_ms
+        if not self.prehistory_seconds:
+            return
+        clock = StepClock(len(self.market.trading), self.market.rate, first_ms)
+        self.market.advance(clock, clock.due(start_ms - 1, float("inf")), _no_subscribers)
+        for state in self.market.states:
+            state.changed = False
 
     async def stop(self) -> None:
         """Stop the market and close every connection and the server."""
@@ -147,7 +175,7 @@ class ExchangeSimulator:
     # ground truth --------------------------------------------------------
     def usdt_symbols(self) -> list[str]:
         """The TRADING, spot-allowed USDT pairs (what the feed should track), uppercase."""
-        return [listing.symbol for listing in self._listings if listing.eligible]
+        return [state.symbol for state in self.market.states if state.listing.eligible]
 
     def close_price(self, symbol: str, second: int) -> float | None:
         """Close of `symbol`'s 1 s kline of epoch `second`; None if it did not trade then."""
@@ -157,6 +185,37 @@ class ExchangeSimulator:
             return None
         return float(frames.decimal_text(ticks, state.listing.price_decimals))
 
+    def activity_of(self, symbol: str) -> float:
+        """The chance that `symbol` trades in a given second under the activity profile."""
+        return self.market.by_symbol[symbol].second_chance
+
+    # listings ------------------------------------------------------------
+    def list_symbol(self, symbol: str, price: float = 1.0, activity: float = 0.5) -> None:
+        """List a new TRADING spot USDT pair now: in exchangeInfo at once, trading from now."""
+        if not 0.0 < activity <= 1.0:
+            raise ValueError("activity must be within (0, 1]")
+        state = self.market.add_listing(new_usdt_listing(symbol, price), activity, _now_ms())
+        self._rest.refresh(state)
+        self.hub.on_listing(state)
+        self._restart_clock()
+        log.info("simulator: listed %s", symbol)
+
+    def delist_symbol(self, symbol: str, status: str = "BREAK") -> None:
+        """Move a pair out of TRADING (BREAK by default): its streams stop, its klines stay."""
+        if status not in SYMBOL_STATUSES or status == "TRADING":
+            raise ValueError(f"status must be one of {', '.join(SYMBOL_STATUSES[1:])}")
+        state = self.market.by_symbol.get(symbol)
+        if state is None:
+            raise ValueError(f"{symbol} is not listed")
+        self.market.set_listing(state, dataclasses.replace(state.listing, status=status), _now_ms())
+        self._rest.refresh(state)
+        self._restart_clock()
+        log.info("simulator: %s moved to %s", symbol, status)
+
+    def _restart_clock(self) -> None:
+        if self._clock is not None:  # a new step order over the trading set, from now on
+            self._clock = StepClock(len(self.market.trading), self.market.rate, _now_ms())
+
     @property
     def rate(self) -> float:
         """Steps (trades, hence events per stream) per second per symbol."""
@@ -165,8 +224,7 @@ class ExchangeSimulator:
     @rate.setter
     def rate(self, value: float) -> None:
         self.market.set_rate(value)
-        if self._clock is not None:  # a new step order from now on, at the new pace
-            self._clock = StepClock(len(self.market.trading), self.market.rate, _now_ms())
+        self._restart_clock()
 
     @property
     def frames_sent(self) -> int:
@@ -244,28 +302,18 @@ class ExchangeSimulator:
     # loops -----------------------------------------------------------------
     async def _run_market(self) -> None:
         market, hub = self.market, self.hub
-        trading, step, on_step = market.trading, market.step, hub.on_step
-        count = len(trading)
         last_second = _now_ms() // 1000
         while True:
             clock = self._clock
             assert clock is not None
             now_ms = time.time() * 1000
-            due = clock.due(now_ms, MAX_LAG_MS)
-            index = clock.done
-            event_ms = clock.event_ms
-            while index < due:
-                state = trading[index % count]
-                step(state, event_ms(index))
-                on_step(state)
-                index += 1
-            clock.done = index
+            market.advance(clock, clock.due(now_ms, MAX_LAG_MS), hub.on_step)
             second = int(now_ms // 1000)
             if second != last_second:
                 last_second = second
                 hub.push_arrays()
             hub.flush()
-            wait_ms = clock.event_ms(index) - time.time() * 1000
+            wait_ms = clock.event_ms(clock.done) - time.time() * 1000
             await asyncio.sleep(min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, wait_ms / 1000)))
 
     async def _run_schedules(self) -> None:
@@ -292,6 +340,10 @@ class ExchangeSimulator:
             else:
                 log.info("simulator fault: REST 429 for %.1f s", faults.rest_429_seconds)
                 self.rest_429(faults.rest_429_seconds)
+
+
+def _no_subscribers(state: SymbolState) -> None:
+    """Pre-history trades reach no client."""
 
 
 def _now_ms() -> int:

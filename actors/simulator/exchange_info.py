@@ -113,6 +113,11 @@ class Catalogue:
         ]
         self._rate_limits = msgspec.json.encode(limits)
 
+    def update(self, listing: Listing) -> None:
+        """Add a listing or change its status (listings and delistings at run time)."""
+        self._entries[listing.symbol] = msgspec.json.encode(symbol_entry(listing))
+        self._status[listing.symbol] = listing.status
+
     def render(self, server_time: int, names: list[str] | None, status: str | None) -> bytes:
         """The response body; `names`/`status` select symbols (validated by the caller)."""
         chosen = list(self._entries) if names is None else list(dict.fromkeys(names))

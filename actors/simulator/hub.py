@@ -164,8 +164,8 @@ class Hub:
             self._array_conns.add(conn)
             return
         state = self.market.by_stream.get(spec.symbol)
-        if not spec.delivered or state is None or not state.listing.trading:
-            return
+        if not spec.delivered or state is None:
+            return  # a pair listed later is routed by on_listing
         routes = self._routes.setdefault(spec.symbol, {})
         route = routes.get(spec.name)
         if route is None:
@@ -175,6 +175,13 @@ class Hub:
             build = self._builders.get(spec.kind, frames.mini_ticker)  # klines use _push_kline
             route = routes[spec.name] = _Route(spec, running, build)
         route.conns.add(conn)
+
+    def on_listing(self, state: SymbolState) -> None:
+        """Route the new pair's streams to connections that subscribed before it was listed."""
+        for conn in self.connections:
+            for spec in list(conn.streams.values()):
+                if spec.symbol == state.stream:
+                    self.subscribe(conn, spec)
 
     def unsubscribe(self, conn: Connection, spec: StreamSpec) -> None:
         """Remove a stream from a connection."""

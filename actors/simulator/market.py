@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from fractions import Fraction
 
+from actors.simulator.activity import DEFAULT_PROFILE, second_chances, step_chance
 from actors.simulator.bars import Bar, SecondBars
 from actors.simulator.catalogue import MAX_TICKS, Listing
 from actors.simulator.intervals import bucket_next, bucket_open
@@ -57,6 +59,7 @@ class SymbolState:
 
     __slots__ = (
         "bars",
+        "chance",
         "changed",
         "event_ms",
         "first_id",
@@ -71,11 +74,13 @@ class SymbolState:
         "price",
         "qty",
         "quote_volume",
+        "second_chance",
         "sigma",
         "stream",
         "symbol",
         "taker_buy",
         "trade_id",
+        "until_ms",
         "volume",
     )
 
@@ -86,6 +91,9 @@ class SymbolState:
         self.level = float(listing.start_ticks)
         self.price = listing.start_ticks
         self.sigma = sigma
+        self.second_chance = 1.0  # chance of a trade in a given second (activity profile)
+        self.chance = 1.0  # chance that a step is a trade, at the market's rate
+        self.until_ms: int | None = None  # when it stopped trading (delisted), else None
         self.qty = 0
         self.taker_buy = False
         self.trade_id = 0
@@ -123,14 +131,65 @@ class Market:
     """Every listing's state and the seeded walk that advances the trading ones."""
 
     def __init__(
-        self, listings: list[Listing], *, seed: int, rate: float, start_ms: int, keep_seconds: int
+        self,
+        listings: list[Listing],
+        *,
+        seed: int,
+        rate: float,
+        start_ms: int,
+        keep_seconds: int,
+        activity: str = DEFAULT_PROFILE,
     ) -> None:
         self.rate = Fraction(1)
+        self.keep_seconds = keep_seconds
         self._rng = random.Random(seed)
+        self._activity_rng = random.Random(seed ^ 0xAC71)  # apart from the walk's draws
         self.states = [SymbolState(listing, start_ms, 0.0, keep_seconds) for listing in listings]
+        for state, chance in zip(self.states, second_chances(listings, activity), strict=True):
+            state.second_chance = chance
         self.set_rate(rate)
         self.by_symbol = {state.symbol: state for state in self.states}
         self.by_stream = {state.stream: state for state in self.states}
+        self.trading = [state for state in self.states if state.listing.trading]
+
+    def advance(self, clock: StepClock, due: int, on_trade: Callable[[SymbolState], None]) -> None:
+        """Take the clock's steps up to `due`; a step is a trade with its symbol's chance."""
+        trading, step, draw = self.trading, self.step, self._activity_rng.random
+        count = len(trading)
+        event_ms = clock.event_ms
+        index = clock.done
+        if not count:
+            clock.done = max(index, due)
+            return
+        while index < due:
+            state = trading[index % count]
+            if state.chance >= 1.0 or draw() < state.chance:
+                step(state, event_ms(index))
+                on_trade(state)
+            index += 1
+        clock.done = index
+
+    def add_listing(self, listing: Listing, second_chance: float, now_ms: int) -> SymbolState:
+        """A new symbol (TRADING if `listing` says so) whose window opens at `now_ms`."""
+        if listing.symbol in self.by_symbol:
+            raise ValueError(f"{listing.symbol} is already listed")
+        state = SymbolState(listing, now_ms, self.states[0].sigma, self.keep_seconds)
+        state.second_chance = second_chance
+        state.chance = step_chance(second_chance, float(self.rate))
+        self.states.append(state)
+        self.by_symbol[state.symbol] = state
+        self.by_stream[state.stream] = state
+        if listing.trading:
+            self.trading.append(state)
+        return state
+
+    def set_listing(self, state: SymbolState, listing: Listing, now_ms: int) -> None:
+        """Replace a symbol's listing (a status change): it trades only while TRADING."""
+        if state.listing.trading and not listing.trading:
+            state.until_ms = now_ms
+        elif listing.trading:
+            state.until_ms = None
+        state.listing = listing
         self.trading = [state for state in self.states if state.listing.trading]
 
     def set_rate(self, rate: float) -> None:
@@ -141,6 +200,7 @@ class Market:
         sigma = 2 * math.sqrt(3) * VOLATILITY / math.sqrt(float(self.rate))
         for state in self.states:
             state.sigma = sigma
+            state.chance = step_chance(state.second_chance, float(self.rate))
 
     def step(self, state: SymbolState, event_ms: int) -> None:
         """One trade of `state`'s symbol at `event_ms`: move the walk, book it everywhere."""

@@ -20,6 +20,7 @@ from actors.simulator.market import Market, SymbolState
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 MAX_KLINES = 1000
+MAX_BAN_SECONDS = 3 * 86400.0
 _MICROSECOND_TIMES = 10**14  # a time parameter this large is in µs (ms ones are 13 digits)
 
 
@@ -32,12 +33,22 @@ class ApiError(Exception):
 
 
 class WeightBudget:
-    """REQUEST_WEIGHT per calendar minute, as Binance counts it (6000 by default)."""
+    """REQUEST_WEIGHT per calendar minute, as Binance counts it (6000 by default).
 
-    def __init__(self, limit: int) -> None:
+    A client that keeps asking after 429s is banned with 418 (docs/exchange.md §5.5): more than
+    `ban_after` refusals in one minute start a ban of `ban_seconds`, doubled for each repeat up
+    to 3 days. Refused requests still count their weight, as they do on the exchange.
+    """
+
+    def __init__(self, limit: int, *, ban_after: int = 10, ban_seconds: float = 120.0) -> None:
         self.limit = limit
+        self.ban_after = ban_after
+        self.ban_seconds = ban_seconds
         self._minute = -1
         self.used = 0
+        self.refused = 0  # 429s answered this minute
+        self.bans = 0
+        self.banned_until = 0.0
         self.forced_until = 0.0  # injected refusals until this wall time ...
         self.forced_status = 429  # ... with this status (429, or 418 for a ban)
 
@@ -45,13 +56,21 @@ class WeightBudget:
         """Count `weight`; None if within budget, else (status, Retry-After seconds)."""
         minute = int(now // 60)
         if minute != self._minute:
-            self._minute, self.used = minute, 0
+            self._minute, self.used, self.refused = minute, 0, 0
+        if now < self.banned_until:
+            return 418, self.banned_until - now
         if now < self.forced_until:
             return self.forced_status, self.forced_until - now
         self.used += weight
-        if self.used > self.limit:
-            return 429, (minute + 1) * 60 - now
-        return None
+        if self.used <= self.limit:
+            return None
+        self.refused += 1
+        if self.refused > self.ban_after:
+            self.bans += 1
+            self.refused = 0
+            self.banned_until = now + min(MAX_BAN_SECONDS, self.ban_seconds * 2 ** (self.bans - 1))
+            return 418, self.banned_until - now
+        return 429, (minute + 1) * 60 - now
 
     def used_now(self, now: float) -> int:
         """Weight used in the current minute (the X-MBX-USED-WEIGHT-1M value)."""
@@ -97,6 +116,10 @@ class RestApi:
         self._info = exchange_info.Catalogue(
             [state.listing for state in market.states], budget.limit
         )
+
+    def refresh(self, state: SymbolState) -> None:
+        """exchangeInfo follows a listing or a status change of `state`."""
+        self._info.update(state.listing)
 
     def routes(self) -> list[web.RouteDef]:
         """The REST routes."""
@@ -243,7 +266,10 @@ class RestApi:
         offset = parse_time_zone(request.query.get("timeZone", "0"))
         if offset is None:
             raise ApiError(-1100, "Illegal characters found in parameter 'timeZone'.")
-        rows = kline_rows(state, interval, offset, start_ms, end_ms, limit, 1000 * _unit(request))
+        rows = kline_rows(
+            state, interval, offset, start_ms, end_ms, limit, 1000 * _unit(request),
+            now_second=int(time.time()),
+        )  # fmt: skip
         return web.Response(body=msgspec.json.encode(rows), content_type="application/json")
 
 

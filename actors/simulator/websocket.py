@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +42,38 @@ def _streams_query(request: web.Request) -> str:
     return ""
 
 
+class ConnectionAttempts:
+    """New connection attempts per IP in a sliding window (Binance: 300 per 5 minutes [S2])."""
+
+    def __init__(self, limit: int = 300, window: float = 300.0) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("connection_limit and connection_window must be positive")
+        self.limit = limit
+        self.window = window
+        self.refused = 0
+        self._seen: dict[str, deque[float]] = {}
+
+    def admit(self, ip: str, now: float) -> bool:
+        """Count an attempt from `ip`; False when it is over the limit (refused, still counted)."""
+        seen = self._seen.setdefault(ip, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        seen.append(now)
+        if len(seen) > self.limit:
+            if len(seen) > 2 * self.limit:  # bounded: refusals past twice the limit are not kept
+                seen.popleft()
+            self.refused += 1
+            return False
+        return True
+
+    def retry_after(self, ip: str, now: float) -> float:
+        """Seconds until `ip` may try again."""
+        seen = self._seen.get(ip)
+        if not seen or len(seen) <= self.limit:
+            return 0.0
+        return max(0.0, seen[len(seen) - self.limit - 1] + self.window - now)
+
+
 class _HandshakeError(Exception):
     pass
 
@@ -55,10 +89,17 @@ def _error_response(status: int, code: int, msg: str) -> web.Response:
 class WsEndpoint:
     """aiohttp handlers for the stream endpoints, feeding connections into the Hub."""
 
-    def __init__(self, hub: Hub, settings: WsSettings, refusing: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        settings: WsSettings,
+        refusing: Callable[[], bool],
+        attempts: ConnectionAttempts | None = None,
+    ) -> None:
         self.hub = hub
         self.settings = settings
         self.refusing = refusing  # true during an injected outage
+        self.attempts = attempts or ConnectionAttempts()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
@@ -93,6 +134,18 @@ class WsEndpoint:
     async def _serve(
         self, request: web.Request, streams: str, *, combined: bool
     ) -> web.StreamResponse:
+        now, ip = time.monotonic(), request.remote or ""
+        if not self.attempts.admit(ip, now):
+            response = _error_response(
+                429,
+                -1003,
+                f"Too many new connections; at most {self.attempts.limit} every "
+                f"{self.attempts.window:g} s per IP.",
+            )
+            response.headers["Retry-After"] = str(
+                max(1, math.ceil(self.attempts.retry_after(ip, now)))
+            )
+            return response
         if self.refusing():
             return _error_response(503, -1000, "Service unavailable (simulated outage).")
         unit = request.query.get("timeUnit", "MILLISECOND").upper()

@@ -49,7 +49,7 @@ def _simulator_process(pipe: Connection, symbols: int, rate: float) -> None:
     from actors.simulator.exchange import ExchangeSimulator
 
     async def serve() -> None:
-        sim = ExchangeSimulator(symbols=symbols, seed=1, rate=rate)
+        sim = ExchangeSimulator(symbols=symbols, seed=1, rate=rate, activity="uniform")
         await sim.start()
         pipe.send((sim.ws_url, sim.rest_url))
         loop = asyncio.get_running_loop()

@@ -59,6 +59,8 @@ def _start(rate: float) -> tuple[subprocess.Popen[str], str]:
             str(rate),
             "--symbols",
             str(SYMBOLS),
+            "--activity",
+            "uniform",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -129,7 +129,11 @@ async def rig(sqlite_store: Store) -> AsyncIterator[RigFactory]:
         **overrides: Any,
     ) -> Rig:
         sim = ExchangeSimulator(
-            symbols=symbols, seed=7, rate=1.0, **(sim_options or {"ping_interval": 1.0})
+            symbols=symbols,
+            seed=7,
+            rate=1.0,
+            activity="uniform",  # these tests count a point per symbol per second
+            **(sim_options or {"ping_interval": 1.0}),
         )
         await sim.start()
         cleanups.append(sim.stop)

@@ -20,7 +20,7 @@ ROW_TYPES = (int, str, str, str, str, str, int, str, int, str, str, str)
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sim() -> AsyncIterator[ExchangeSimulator]:
-    async with ExchangeSimulator(symbols=8, seed=4, rate=3.0) as simulator:
+    async with ExchangeSimulator(symbols=8, seed=4, rate=3.0, activity="uniform") as simulator:
         await eventually(_has_seconds(simulator, 4), timeout=10, what="4 s of history")
         yield simulator
 

@@ -86,7 +86,7 @@ def assert_shape(obj: dict[str, Any], shape: dict[str, type]) -> None:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSimulator]:
-    async with ExchangeSimulator(symbols=20, seed=7, rate=20.0) as simulator:
+    async with ExchangeSimulator(symbols=20, seed=7, rate=20.0, activity="uniform") as simulator:
         yield simulator
 
 
@@ -139,7 +139,7 @@ async def test_close_price_matches_streamed_mini_ticker_at_rate_1() -> None:
 
 
 async def test_mini_ticker_array_once_a_second_with_changed_symbols_of_every_quote() -> None:
-    async with ExchangeSimulator(symbols=6, seed=3, rate=1.0) as sim:
+    async with ExchangeSimulator(symbols=6, seed=3, rate=1.0, activity="uniform") as sim:
         async with connect(f"{sim.ws_url}/stream?streams=!miniTicker@arr") as client:
             first, second = await client.data(2, timeout=5)
         assert first["stream"] == "!miniTicker@arr" and isinstance(first["data"], list)

@@ -76,8 +76,10 @@ class Simulator:
         rate: float = 1.0,
         timeout: float = 30.0,
         extra_args: tuple[str, ...] = (),
+        activity: str = "uniform",
     ) -> Simulator:
-        """`extra_args` are more `simulate` options (faults such as `--drop-every 60`)."""
+        """`extra_args` are more `simulate` options (faults such as `--drop-every 60`); the tree
+        tests count prices of every symbol, so they ask for `uniform` activity."""
         proc = subprocess.Popen(
             [
                 command("binance-stats"),
@@ -90,6 +92,8 @@ class Simulator:
                 str(rate),
                 "--seed",
                 "7",
+                "--activity",
+                activity,
                 *extra_args,
             ],
             stdout=subprocess.PIPE,
