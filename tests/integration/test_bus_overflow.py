@@ -36,7 +36,9 @@ MAX_MB = 0.004  # one stream node: the stream overflows within seconds
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[ExchangeSimulator]:
-    sim = ExchangeSimulator(symbols=6, seed=11, rate=1.0, ping_interval=1.0)
+    sim = ExchangeSimulator(
+        symbols=6, seed=11, rate=1.0, ping_interval=1.0, activity="uniform"
+    )  # compares every second
     await sim.start()
     yield sim
     await sim.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from actors.simulator.activity import (
@@ -67,7 +69,7 @@ def test_the_walk_and_its_silences_are_deterministic_from_the_seed() -> None:
     busy, quietest = first["BTCUSDT"], list(first.values())[39]
     assert len(busy) == 300
     assert 0 < len(quietest) < 30  # about one trading second in 60
-    gaps = [b - a for a, b in zip(quietest, quietest[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(quietest)]
     assert max(gaps) >= 30
     uniform = _traded_seconds(5, "uniform", 60)
     assert all(len(seconds) == 60 for seconds in uniform.values())
