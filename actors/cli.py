@@ -1,5 +1,5 @@
 """`binance-stats`: run (embedded), tree (supervisord), actor NAME (one supervisord program),
-simulate, seed-symbols, create-admin."""
+simulate, seed-symbols, backfill, create-admin."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from actors.config import ROLE_CHOICES, Settings, describe, load_or_exit
 from actors.core.runtime import run_process, serve
 from actors.logs import setup_logging
+from actors.simulator.activity import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger("actors.cli")
 
@@ -37,6 +38,12 @@ def parser() -> argparse.ArgumentParser:
         "--simulate", action="store_true", help="run the local exchange in-process and feed from it"
     )
     run.add_argument("--symbols", type=int, default=242, help="simulated symbols (with --simulate)")
+    run.add_argument(
+        "--activity",
+        choices=PROFILES,
+        default=DEFAULT_PROFILE,
+        help="simulated trade activity (with --simulate): realistic (default) or uniform",
+    )
     tree = sub.add_parser("tree", help="tree mode: this host's programs under supervisord")
     tree.add_argument("action", choices=TREE_ACTIONS)
     tree.add_argument("--dir", type=Path, default=Path("."), help="the tree's root (default: .)")
@@ -63,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "seed-symbols", help="load TRADING USDT spot symbols from exchangeInfo into the store"
     )
+    backfill = sub.add_parser(
+        "backfill", help="import the last HOURS of 1 s klines into the store (resumable)"
+    )
+    from actors.history.command import configure as configure_backfill
+
+    configure_backfill(backfill)
     admin = sub.add_parser(
         "create-admin",
         help="create an admin account (the password from --password-stdin, $ADMIN_PASSWORD "
@@ -112,7 +125,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         log.info("embedded mode: %s", describe(settings))
         return await serve(
-            build_embedded(settings, simulate=args.simulate, simulated_symbols=args.symbols)
+            build_embedded(
+                settings,
+                simulate=args.simulate,
+                simulated_symbols=args.symbols,
+                simulated_activity=args.activity,
+            )
         )
     if args.command == "actor":
         from actors.topology.modes import build_program
@@ -126,6 +144,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from actors.feed.symbols import seed_symbols_command
 
         return await seed_symbols_command(settings)
+    if args.command == "backfill":
+        from actors.history.command import backfill_command
+
+        return await backfill_command(settings, args.hours, args.symbols, args.workers, args.end)
     if args.command == "create-admin":
         from actors.front.admin import create_admin_command, read_admin_password
 

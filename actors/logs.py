@@ -32,6 +32,12 @@ def redact(text: str) -> str:
     return _KEY_VALUE.sub(r"\g<key>\g<sep>***", text)
 
 
+def one_line(exc: BaseException) -> str:
+    """`Type: first line of the message` (a warning line, never a traceback)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class _Redacting(logging.Formatter):
     """Any formatter's output, redacted (the traceback text included)."""
 

@@ -102,5 +102,12 @@ class Store(Protocol):
     async def stats_24h(self, now_ms: int) -> list[Stats24h]:
         """Per symbol figures over (now - 24 h, now], in one query, sorted by symbol."""
 
+    # history import (`binance-stats backfill`)
+    async def imported_ranges(self, symbol: str) -> list[tuple[int, int]]:
+        """Epoch-second ranges [first, last] of `symbol` already imported, by first second."""
+
+    async def mark_imported(self, symbol: str, first: int, last: int) -> None:
+        """Record that every kline of `symbol` in seconds [first, last] is stored."""
+
     async def prune_before(self, ts_ms: int) -> int:
         """Delete points older than ts_ms; returns how many (approximately, for bucketed layouts)."""

@@ -77,6 +77,9 @@ class MongoStore:
             prices = self._coll("prices")
             await prices.create_index([("symbol", ASCENDING), ("bucket", ASCENDING)])
             await prices.create_index([("bucket", ASCENDING)])
+            await self._coll("imported").create_index(
+                [("symbol", ASCENDING), ("first", ASCENDING)], unique=True
+            )
         except PyMongoError as exc:
             await self.close()
             raise StoreError(f"mongodb: {exc}") from exc
@@ -384,6 +387,26 @@ class MongoStore:
         return await walk_recent_intervals(
             self.scheme, count, interval_hour, latest_before, aggregate
         )
+
+    async def imported_ranges(self, symbol: str) -> list[tuple[int, int]]:
+        try:
+            found = (
+                await self._coll("imported")
+                .find({"symbol": symbol})
+                .sort("first", ASCENDING)
+                .to_list(None)
+            )
+        except PyMongoError as exc:
+            raise StoreError(f"mongodb: {exc}") from exc
+        return [(int(doc["first"]), int(doc["last"])) for doc in found]
+
+    async def mark_imported(self, symbol: str, first: int, last: int) -> None:
+        try:
+            await self._coll("imported").update_one(
+                {"symbol": symbol, "first": first}, {"$max": {"last": last}}, upsert=True
+            )
+        except PyMongoError as exc:
+            raise StoreError(f"mongodb: {exc}") from exc
 
     async def stats_24h(self, now_ms: int) -> list[Stats24h]:
         folds = await self._folds(None, now_ms - 24 * 3_600_000 + 1, now_ms)

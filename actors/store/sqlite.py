@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS symbols (
     updated_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS imported (
+    symbol TEXT NOT NULL,
+    first_sec INTEGER NOT NULL,
+    last_sec INTEGER NOT NULL,
+    PRIMARY KEY (symbol, first_sec)
+);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('symbols_version', 0);
 """
 
@@ -388,6 +394,26 @@ class SqliteStore:
             fold_all, self._series, now_ms - 24 * 3_600_000 + 1, now_ms
         )
         return [folds[symbol].stats(symbol) for symbol in sorted(folds)]
+
+    async def imported_ranges(self, symbol: str) -> list[tuple[int, int]]:
+        rows = await self._reader.run(
+            lambda conn: conn.execute(
+                "SELECT first_sec, last_sec FROM imported WHERE symbol = ? ORDER BY first_sec",
+                (symbol,),
+            ).fetchall()
+        )
+        return [(int(first), int(last)) for first, last in rows]
+
+    async def mark_imported(self, symbol: str, first: int, last: int) -> None:
+        def mark(conn: sqlite3.Connection) -> None:
+            with Transaction(conn):
+                conn.execute(
+                    "INSERT INTO imported VALUES (?, ?, ?) ON CONFLICT (symbol, first_sec) "
+                    "DO UPDATE SET last_sec = max(last_sec, excluded.last_sec)",
+                    (symbol, first, last),
+                )
+
+        await self._writer.run(mark)
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log back into the database file (to measure its size)."""

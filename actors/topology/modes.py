@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from actors.config import Settings
 from actors.core.resource import Resource
 from actors.core.supervisor import ChildSpec, Supervisor
+from actors.simulator.activity import DEFAULT_PROFILE
 from actors.simulator.exchange import ExchangeSimulator
 from actors.topology.roles import ROLES, Shard, metrics_port, role
 from actors.topology.wiring import MemoryWiring, RedisWiring
@@ -70,13 +71,19 @@ def _loopback_port() -> int:
 
 
 def build_embedded(
-    settings: Settings, *, simulate: bool = False, simulated_symbols: int = 242
+    settings: Settings,
+    *,
+    simulate: bool = False,
+    simulated_symbols: int = 242,
+    simulated_activity: str = DEFAULT_PROFILE,
 ) -> Supervisor:
     """The whole tree in one process; `simulate` runs the local exchange in-process too."""
     head: list[ChildSpec] = []
     if simulate:
         sim = ExchangeSimulator(
-            symbols=simulated_symbols, history_seconds=SIMULATED_HISTORY_SECONDS
+            symbols=simulated_symbols,
+            history_seconds=SIMULATED_HISTORY_SECONDS,
+            activity=simulated_activity,
         )
         port = _loopback_port()
         head.append(

@@ -51,7 +51,17 @@ async def test_a_locked_store_never_stops_live_prices_and_ends_whole(tmp_path: P
     log_path = tmp_path / "run.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(  # noqa: ASYNC220 - starting a process does not block the loop
-            [sys.executable, "-m", "actors", "run", "--simulate", "--symbols", "6"],
+            [
+                sys.executable,
+                "-m",
+                "actors",
+                "run",
+                "--simulate",
+                "--symbols",
+                "6",
+                "--activity",
+                "uniform",
+            ],
             cwd=tmp_path,
             env=env,
             stderr=log_file,
@@ -79,6 +89,7 @@ async def test_a_locked_store_never_stops_live_prices_and_ends_whole(tmp_path: P
 
             await client.connect(base, transports=["websocket"])
             await client.emit("subscribe", {"symbol": SYMBOL})
+
             async def flowing() -> bool:
                 return len(updates) >= 2
 

@@ -217,6 +217,16 @@ async def test_write_is_idempotent_per_second_and_later_wins(store: Store) -> No
     assert got[:3] == first[:3] and got[4:] == first[4:]
 
 
+async def test_imported_ranges_are_kept_per_symbol_and_only_grow(store: Store) -> None:
+    assert await store.imported_ranges("BTCUSDT") == []
+    await store.mark_imported("BTCUSDT", 2_000, 2_999)
+    await store.mark_imported("BTCUSDT", 1_000, 1_999)
+    await store.mark_imported("BTCUSDT", 1_000, 1_500)  # a shorter record never shrinks one
+    await store.mark_imported("ETHUSDT", 5, 9)
+    assert await store.imported_ranges("BTCUSDT") == [(1_000, 1_999), (2_000, 2_999)]
+    assert await store.imported_ranges("ETHUSDT") == [(5, 9)]
+
+
 async def test_non_finite_prices_are_refused_and_nothing_is_written(store: Store) -> None:
     good = pt("ETHUSDT", MIDNIGHT, 1.0)
     for bad in (
