@@ -34,12 +34,15 @@ Window = tuple[int, int]  # first and last second, inclusive
 
 
 def kline_points(symbol: str, rows: Sequence[KlineRow], first: int, last: int) -> list[PricePoint]:
-    """Points from kline rows opening in seconds [first, last]; ValueError on a bad close."""
+    """Points from kline rows opening in seconds [first, last]; ValueError on a bad close.
+
+    A row with no trade (`n` = 0: the exchange returns one for every second, at the previous
+    close, docs/exchange.md §5.2) adds no point: only seconds with a trade are stored, as live."""
     low, high = first * 1000, last * 1000
     return [
         PricePoint(symbol, row[0], float(row[4]), None, True)
         for row in rows
-        if low <= row[0] <= high
+        if low <= row[0] <= high and row[8] > 0
     ]
 
 

@@ -136,8 +136,7 @@ class HistoryImporter:
         self.report.requests += 1
         self.report.weight += KLINES_WEIGHT
         body = await self.gate.get(self.session, self.url, params, label="history")
-        rows = [row for row in KLINES_DECODER.decode(body) if row[8] > 0]
-        points = kline_points(symbol, rows, first, last)
+        points = kline_points(symbol, KLINES_DECODER.decode(body), first, last)
         if points:
             stored = await self.store.points_between(symbol, first * 1000, last * 1000 + 999)
             have = {point.second for point in stored}

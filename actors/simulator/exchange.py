@@ -1,20 +1,23 @@
-"""ExchangeSimulator: the local Binance exchange (DESIGN.md §7) on one aiohttp server.
+"""ExchangeSimulator: the local Binance exchange (docs/exchange.md §8) on one aiohttp server.
 
 Usage: `async with ExchangeSimulator(symbols=242, seed=1) as sim: ... sim.ws_url ...`.
 
-Model: per symbol, each step is one trade at event time E (wall-clock epoch ms); the trade,
-aggTrade, miniTicker, ticker and kline events of that step carry E and the state after it.
-`rate` steps per second per symbol, spread evenly over the second (at rate 1, exactly one per
-epoch second, so `close_price(s, S)` equals the `c` of the miniTicker sent in S). Klines of every
-interval fold the 1 s bars of those very trades. The 24 h window of the tickers is the
-simulator's lifetime (`o` is the price at start). `!miniTicker@arr` is pushed once a second.
+Model: per symbol, each step is a chance of one trade at event time E (wall-clock epoch ms); the
+trade, aggTrade, miniTicker, ticker and kline events of a step that traded carry E and the state
+after it, and a step that did not trade sends nothing (the exchange pushes only on change).
+`rate` steps per second per symbol, spread evenly over the second; the chance of a trade comes
+from the `activity` profile (`realistic` by default: a long tail of quiet pairs; `uniform`: a
+trade every step, so at rate 1 `close_price(s, S)` equals the `c` of the miniTicker sent in S).
+Klines of every interval fold the 1 s bars of those very trades. The 24 h window of the tickers
+is the simulator's lifetime (`o` is the price at start). `!miniTicker@arr` is pushed once a
+second with the symbols that traded since the last push.
 
-Where binance-protocol.md leaves room, the choices are: a handshake naming a malformed stream or
-more than 1024 streams gets HTTP 400 `{"code":2,"msg":...}`; a SUBSCRIBE that would pass 1024
-streams gets error code 2 and subscribes nothing; a client too slow to take 64 MiB of frames is
-dropped; the 300-connections-per-5-minutes and 24 h lifetime limits are not modelled.
+Where Binance leaves room, the choices are: a handshake naming a malformed stream or more than
+1024 streams gets HTTP 400 `{"code":2,"msg":...}`; a SUBSCRIBE that would pass 1024 streams gets
+error code 2 and subscribes nothing; a client too slow to take 64 MiB of frames is dropped;
+handshakes past `connection_limit` per `connection_window` per IP get HTTP 429; the 24 h
+lifetime is not modelled.
 """
-
 from __future__ import annotations
 
 import asyncio
