@@ -75,7 +75,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def history_gate(settings: Settings) -> RestGate:
     """The import's REST gate: it never takes more than half of the minute's weight."""
-    return RestGate(weight_margin=HISTORY_BUDGET_SHARE)
+    return RestGate(budget_share=HISTORY_BUDGET_SHARE)
 
 
 async def _symbols(

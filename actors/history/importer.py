@@ -24,14 +24,13 @@ import msgspec
 
 from actors.feed.backfill import kline_points
 from actors.feed.protocol import KLINES_DECODER
-from actors.feed.rest_gate import RestError, RestGate
+from actors.feed.rest_gate import KLINES_WEIGHT, Priority, RestError, RestGate
 from actors.history.plan import Page, missing_ranges, pages
 from actors.logs import one_line
 from actors.store import Store
 
 log = logging.getLogger("actors.history")
 
-KLINES_WEIGHT = 2  # GET /api/v3/klines (docs/exchange.md §5.2)
 PAGE_FAULTS = (
     aiohttp.ClientError,
     OSError,
@@ -135,7 +134,14 @@ class HistoryImporter:
         }
         self.report.requests += 1
         self.report.weight += KLINES_WEIGHT
-        body = await self.gate.get(self.session, self.url, params, label="history")
+        body = await self.gate.get(
+            self.session,
+            self.url,
+            params,
+            label="history",
+            weight=KLINES_WEIGHT,
+            priority=Priority.HISTORY,  # behind the live feed's backfill and listing checks
+        )
         points = kline_points(symbol, KLINES_DECODER.decode(body), first, last)
         if points:
             stored = await self.store.points_between(symbol, first * 1000, last * 1000 + 999)

@@ -95,7 +95,7 @@ async def run_baseline(rest_url: str, db: Path, end: int) -> dict[str, float]:
         started = time.monotonic()
         async with aiohttp.ClientSession() as session:
             importer = HistoryImporter(
-                _Forgetful(store), RestGate(weight_margin=HISTORY_BUDGET_SHARE), session, rest_url
+                _Forgetful(store), RestGate(budget_share=HISTORY_BUDGET_SHARE), session, rest_url
             )
             report = await importer.run(await importer.plan(names, end - HOURS * 3600 + 1, end))
         wall = time.monotonic() - started
