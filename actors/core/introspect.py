@@ -1,7 +1,9 @@
-"""Process introspection gauges read at scrape time: asyncio tasks, threads, SQLite's heap.
+"""Process introspection gauges read at scrape time: asyncio tasks, threads, SQLite's heap,
+Python's allocated blocks and the C allocator's in-use and free bytes.
 
 A leak that RSS alone cannot name shows here first: tasks that never finish, threads that
-pile up, or SQLite's page caches growing toward their bound. The values are computed when
+pile up, SQLite's page caches growing toward their bound, Python objects that accumulate
+(allocated blocks), or memory the C allocator holds free but cannot return (fragmentation). The values are computed when
 /metrics is read (in tree mode from the metrics server's thread), so nothing runs between
 scrapes. SQLite's own allocator counter is read through `sqlite3_status64`, which the
 standard `sqlite3` module does not expose.
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import ctypes.util
 import logging
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -57,6 +61,46 @@ def sqlite_memory_bytes() -> int | None:
 _STATUS = _sqlite_status()
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _mallinfo2() -> Any | None:
+    """glibc's `mallinfo2` (2.33+), or None on another C library."""
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
+    except (OSError, AttributeError):  # pragma: no cover - musl, macOS, older glibc
+        return None
+    function.restype = _MallInfo2
+    function.argtypes = []
+    return function
+
+
+_MALLINFO = _mallinfo2()
+
+
+def malloc_bytes() -> tuple[int, int] | None:
+    """(bytes in use, bytes free but held) by the C allocator, mmapped chunks included."""
+    if _MALLINFO is None:
+        return None
+    info = _MALLINFO()
+    return int(info.uordblks + info.hblkhd), int(info.fordblks)
+
+
 class ProcessIntrospection(Collector):
     """Collects the gauges of one process; the event loop is set by `watch_loop`."""
 
@@ -77,6 +121,21 @@ class ProcessIntrospection(Collector):
         yield GaugeMetricFamily(
             "bs_threads", "Live threads of the process", value=threading.active_count()
         )
+        yield GaugeMetricFamily(
+            "bs_python_allocated_blocks",
+            "Memory blocks the Python allocator has handed out (objects alive)",
+            value=sys.getallocatedblocks(),
+        )
+        held = malloc_bytes()
+        if held is not None:
+            yield GaugeMetricFamily(
+                "bs_malloc_in_use_bytes", "Bytes in use from the C allocator", value=held[0]
+            )
+            yield GaugeMetricFamily(
+                "bs_malloc_free_bytes",
+                "Bytes the C allocator holds free without returning them (fragmentation)",
+                value=held[1],
+            )
         used = sqlite_memory_bytes()
         if used is not None:
             yield GaugeMetricFamily(

@@ -26,7 +26,11 @@ GAUGES = {
     "bs_cache_series_points": "cache_points",
     "bs_db_buffered_points": "db_buffered",
     "bs_sio_connected_clients": "sio_clients",
+    "bs_python_allocated_blocks": "py_blocks",
+    "bs_malloc_in_use_bytes": "malloc_used_mb",
+    "bs_malloc_free_bytes": "malloc_free_mb",
 }
+MEGABYTES = ("sqlite_mb", "malloc_used_mb", "malloc_free_mb")
 
 
 @dataclass
@@ -44,6 +48,9 @@ class Sample:
     cache_points: float | None = None
     db_buffered: float | None = None
     sio_clients: float | None = None
+    py_blocks: float | None = None
+    malloc_used_mb: float | None = None
+    malloc_free_mb: float | None = None
     redis_used_mb: float | None = None
     stream_len: int | None = None
 
@@ -92,8 +99,9 @@ async def scrape(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
             column = GAUGES.get(family.name)
             if column is not None:
                 found[column] = sum(sample.value for sample in family.samples)
-    if "sqlite_mb" in found:
-        found["sqlite_mb"] /= 1024 * 1024
+    for column in MEGABYTES:
+        if column in found:
+            found[column] /= 1024 * 1024
     return found
 
 

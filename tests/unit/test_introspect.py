@@ -39,3 +39,19 @@ def test_sqlite_memory_grows_with_a_page_cache_and_falls_when_it_closes() -> Non
     conn.close()
     after = sqlite_memory_bytes()
     assert after is not None and after < held - 1_000_000
+
+
+def test_python_blocks_and_malloc_bytes_follow_allocations() -> None:
+    loop = asyncio.new_event_loop()
+    watch_loop(loop)  # registers the collector whatever ran before
+    loop.close()
+    blocks = _gauge("bs_python_allocated_blocks")
+    held = [object() for _ in range(50_000)]
+    grown = _gauge("bs_python_allocated_blocks")
+    assert blocks is not None and grown is not None and grown >= blocks + 40_000
+    del held
+    in_use = _gauge("bs_malloc_in_use_bytes")
+    if in_use is not None:  # glibc only
+        big = bytearray(8 * 1024 * 1024)
+        assert (_gauge("bs_malloc_in_use_bytes") or 0) >= in_use + 8_000_000
+        del big
