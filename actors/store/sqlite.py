@@ -16,7 +16,7 @@ from actors.messages import IntervalAggregate, NewSymbol, PricePoint, Stats24h, 
 from actors.store.base import DuplicateError, StoreError
 from actors.store.intervals import IntervalScheme
 from actors.store.records import check_points, check_role, symbol_changes
-from actors.store.sqlite_conn import ThreadConnection, Transaction, sqlite_path
+from actors.store.sqlite_conn import READER_CACHE_KIB, ThreadConnection, Transaction, sqlite_path
 from actors.store.sqlite_sealer import SeriesWriter
 from actors.store.sqlite_series import SCHEMA as SERIES_SCHEMA
 from actors.store.sqlite_series import SeriesReader, migrate, snapshot
@@ -117,10 +117,12 @@ class SqliteStore:
         self._series_writer = SeriesWriter(scheme, bucket_seconds, packed, grace_seconds)
         self._series = SeriesReader(bucket_seconds)
         self._writer = ThreadConnection(self.path, "sqlite-writer", synchronous=synchronous)
-        self._reader = ThreadConnection(self.path, "sqlite-reader", synchronous=synchronous)
+        self._reader = ThreadConnection(
+            self.path, "sqlite-reader", synchronous=synchronous, cache_kib=READER_CACHE_KIB
+        )
         # The all-symbol fold takes a while: its own connection keeps it from queueing point reads.
         self._bulk_reader = ThreadConnection(
-            self.path, "sqlite-bulk-reader", synchronous=synchronous
+            self.path, "sqlite-bulk-reader", synchronous=synchronous, cache_kib=READER_CACHE_KIB
         )
 
     async def open(self) -> None:

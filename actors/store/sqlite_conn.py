@@ -18,6 +18,15 @@ T = TypeVar("T")
 SYNCHRONOUS = ("normal", "full")
 
 
+# Page cache per connection. Each grows until full and then holds, so its size is memory the
+# process keeps for good, per connection and per process that opens the store (feed, front,
+# db-writer in tree mode). The writer's working set is the unsealed rows (up to bucket plus
+# grace seconds of every symbol, about 14 MB for 242 symbols) and the tail of the sealed
+# tables; readers mostly touch recent pages, which the OS page cache serves as well.
+WRITER_CACHE_KIB = 16 * 1024
+READER_CACHE_KIB = 4 * 1024
+
+
 def sqlite_path(url: str) -> str:
     """The file path of a `sqlite:///relative` or `sqlite:////absolute` URL."""
     if not url.startswith("sqlite:///"):
@@ -34,9 +43,18 @@ class ThreadConnection:
     Calls are serialized in submission order; sqlite3 errors become StoreError.
     """
 
-    def __init__(self, path: str, name: str, *, synchronous: str = "normal") -> None:
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        *,
+        synchronous: str = "normal",
+        cache_kib: int = WRITER_CACHE_KIB,
+    ) -> None:
+        """`cache_kib` bounds this connection's page cache (it grows up to it and stays)."""
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        self.cache_kib = cache_kib
         self.path = path
         self.name = name
         self.synchronous = synchronous
@@ -53,8 +71,7 @@ class ThreadConnection:
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
-        # The unsealed rows of every symbol are touched by each flush: keep them in memory.
-        conn.execute("PRAGMA cache_size=-32768")
+        conn.execute(f"PRAGMA cache_size=-{int(self.cache_kib)}")
         self._conn = conn
 
     async def open(self) -> None:

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import aiohttp
 
 from tests.bench.soak_clients import ChurnStats, ClientChurn
 from tests.bench.soak_faults import Fault, FaultSchedule, kill_db_writer, restart_redis
-from tests.bench.soak_report import figures, table, write_csv, write_png
+from tests.bench.soak_report import CsvSink, figures, table, write_png
 from tests.bench.soak_sampler import Sample, Sampler, Target
 from tests.bench.soak_truth import TruthReport, check, stored_range_start, wait_stored
 from tests.helpers import PrivateRedis, free_port
@@ -67,6 +66,10 @@ class Plan:
     embedded: bool
     redis_every: float = 600.0
     kill_every: float = 420.0
+
+    @property
+    def stem(self) -> Path:
+        return self.out / f"soak-{self.mode}"
 
     @property
     def mode(self) -> str:
@@ -130,7 +133,7 @@ def _progress(sampler: Sampler, stats: ChurnStats) -> None:
 
 
 # tree mode -------------------------------------------------------------------------------------
-def run_tree(plan: Plan) -> Soaked:
+def run_tree(plan: Plan, sink: CsvSink) -> Soaked:
     with tempfile.TemporaryDirectory(prefix="bs-soak-tree-") as tmp:
         root = Path(tmp)
         (root / "redis").mkdir()
@@ -166,6 +169,7 @@ def run_tree(plan: Plan) -> Soaked:
                     redis_url=redis.url,
                     redis_pid=lambda: redis.proc.pid if redis.proc else None,
                     stream_key=f"{tree.prefix}ticks",
+                    on_sample=sink,
                 )
                 faults = [
                     Fault("redis restart", plan.redis_every, restart_redis(redis)),
@@ -187,7 +191,7 @@ def run_tree(plan: Plan) -> Soaked:
 
 
 # embedded mode ---------------------------------------------------------------------------------
-def run_embedded(plan: Plan) -> Soaked:
+def run_embedded(plan: Plan, sink: CsvSink) -> Soaked:
     simulator = Simulator.start(plan.symbols, plan.rate, extra_args=plan.simulator_args())
     try:
         with tempfile.TemporaryDirectory(prefix="bs-soak-embedded-") as tmp:
@@ -226,7 +230,7 @@ def run_embedded(plan: Plan) -> Soaked:
                             Target("simulator", simulator.proc.pid),
                         ]
 
-                    sampler = Sampler(targets, period=plan.period)
+                    sampler = Sampler(targets, period=plan.period, on_sample=sink)
                     return asyncio.run(
                         _soak(plan, front, symbols, database_url, simulator.rest_url, sampler, [])
                     )
@@ -260,8 +264,7 @@ async def _front_symbols(front: str, timeout: float) -> list[str]:
 
 # report ----------------------------------------------------------------------------------------
 def report(plan: Plan, soaked: Soaked) -> None:
-    stem = plan.out / f"soak-{plan.mode}"
-    write_csv(soaked.samples, stem.with_suffix(".csv"))
+    stem = plan.stem
     title = (
         f"{plan.mode} soak: {plan.minutes:g} min, {plan.symbols} pairs at {plan.rate:g}x, "
         f"{plan.clients} churning Socket.IO clients, CACHE_WINDOW_SECONDS={plan.cache_window}"
@@ -340,7 +343,7 @@ def bounded(plan: Plan, samples: list[Sample]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None, run: Callable[[Plan], Soaked] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -353,7 +356,7 @@ def main(argv: list[str] | None = None, run: Callable[[Plan], Soaked] | None = N
     parser.add_argument("--cache-window", type=int, default=600, help="CACHE_WINDOW_SECONDS")
     parser.add_argument("--period", type=float, default=10.0, help="sampling period, s")
     parser.add_argument(
-        "--warmup", type=float, help="minutes left out of the slopes (default: window + 2 min)"
+        "--warmup", type=float, help="minutes left out of the slopes (default 20)"
     )
     parser.add_argument("--life-warmup", type=float, default=120.0, help="s, restarted lives")
     parser.add_argument("--redis-every", type=float, default=600.0, help="s between restarts")
@@ -363,7 +366,9 @@ def main(argv: list[str] | None = None, run: Callable[[Plan], Soaked] | None = N
     # the clients' libraries log every churned session ("packet queue is empty, aborting")
     for name in ("engineio.client", "socketio.client"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    warmup = args.warmup if args.warmup is not None else args.cache_window / 60 + 2
+    # Two windows fill before memory may be flat: the cache's, and the store's unsealed rows
+    # (up to 15 min buckets plus 2 min grace of every symbol before the first seal frees pages).
+    warmup = args.warmup if args.warmup is not None else max(args.cache_window / 60, 17) + 3
     plan = Plan(
         args.minutes,
         args.clients,
@@ -379,7 +384,11 @@ def main(argv: list[str] | None = None, run: Callable[[Plan], Soaked] | None = N
         args.redis_every,
         args.kill_every,
     )
-    soaked = (run or (run_embedded if plan.embedded else run_tree))(plan)
+    sink = CsvSink(plan.stem.with_suffix(".csv"))
+    try:
+        soaked = (run_embedded if plan.embedded else run_tree)(plan, sink)
+    finally:
+        sink.close()
     report(plan, soaked)
 
 

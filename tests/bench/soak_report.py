@@ -116,13 +116,22 @@ def table(rows: list[ProcessFigures]) -> str:
     )
 
 
-def write_csv(samples: list[Sample], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=Sample.columns())
-        writer.writeheader()
-        for sample in samples:
-            writer.writerow(sample.row())
+class CsvSink:
+    """Writes each sample as it is taken, so a soak cut short still leaves its data."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._out = path.open("w", newline="")
+        self._writer = csv.DictWriter(self._out, fieldnames=Sample.columns())
+        self._writer.writeheader()
+
+    def __call__(self, sample: Sample) -> None:
+        self._writer.writerow(sample.row())
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()
 
 
 def write_png(
