@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ class Plan:
             "CACHE_WINDOW_SECONDS": str(self.cache_window),
             "LOG_LEVEL": "warning",
             "DB_FLUSH_SECONDS": "1",
+            # every soak client comes from 127.0.0.1: the per-address limit must admit them all
+            "SIO_MAX_CONNECTIONS_PER_IP": str(self.clients + 50),
         }
 
     def simulator_args(self) -> tuple[str, ...]:
@@ -384,6 +387,8 @@ def main(argv: list[str] | None = None) -> None:
         args.redis_every,
         args.kill_every,
     )
+    # a TERM unwinds like Ctrl-C, so the tree, the simulator and Redis are torn down
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sink = CsvSink(plan.stem.with_suffix(".csv"))
     try:
         soaked = (run_embedded if plan.embedded else run_tree)(plan, sink)
