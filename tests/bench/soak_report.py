@@ -1,5 +1,9 @@
 """The soak's figures: RSS slope per process, fds and tasks after warm-up, the CSV and the PNG.
 
+"beyond bounded" is the slope of RSS less what the process's bounded structures hold (SQLite's
+heap, whose page caches grow to cache_size; the in-process cache window at about 25 B a point;
+Redis's used_memory for redis-server): growth there is growth nothing accounts for.
+
 A process restarted by the soak (the db-writer killed every 7 minutes) has several lives; its
 slope is fitted within lives (one intercept per pid, one common slope), each life's first
 `life_warmup` seconds left out, so a restart's drop and its start-up growth do not count as a
@@ -27,6 +31,7 @@ class ProcessFigures:
     rss_first: float
     rss_last: float
     rss_slope_mb_h: float | None
+    beyond_slope_mb_h: float | None
     fds: tuple[int, int]
     tasks: tuple[float, float] | None
     threads: tuple[float, float] | None
@@ -45,6 +50,14 @@ def pooled_slope(lives: Iterable[list[tuple[float, float]]]) -> float | None:
         num += sum((x - mx) * (y - my) for x, y in points)
         den += sum((x - mx) ** 2 for x, _ in points)
     return num / den if den > 0 else None
+
+
+def bounded_mb(sample: Sample) -> float:
+    """MB of a sample's RSS held by bounded structures (SQLite heap, cache window, Redis data)."""
+    held = sample.sqlite_mb or 0.0
+    held += (sample.cache_points or 0.0) * 25 / 1e6
+    held += sample.redis_used_mb or 0.0
+    return held
 
 
 def _span(values: list[float]) -> tuple[float, float] | None:
@@ -71,9 +84,11 @@ def figures(samples: list[Sample], warmup_s: float, life_warmup_s: float) -> lis
         if not kept:
             continue
         lives: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        beyond: dict[int, list[tuple[float, float]]] = defaultdict(list)
         for r in kept:
             assert r.rss_mb is not None
             lives[r.pid].append((r.elapsed_s / 3600, r.rss_mb))
+            beyond[r.pid].append((r.elapsed_s / 3600, r.rss_mb - bounded_mb(r)))
         fds = [r.fds for r in kept if r.fds is not None]
         last = kept[-1]
         result.append(
@@ -84,6 +99,7 @@ def figures(samples: list[Sample], warmup_s: float, life_warmup_s: float) -> lis
                 kept[0].rss_mb or 0.0,
                 last.rss_mb or 0.0,
                 pooled_slope(lives.values()),
+                pooled_slope(beyond.values()),
                 (min(fds), max(fds)) if fds else (0, 0),
                 _span([r.tasks for r in kept if r.tasks is not None]),
                 _span([r.threads for r in kept if r.threads is not None]),
@@ -95,7 +111,17 @@ def figures(samples: list[Sample], warmup_s: float, life_warmup_s: float) -> lis
 
 
 def table(rows: list[ProcessFigures]) -> str:
-    head = ["process", "lives", "RSS MB first", "last", "slope MB/h", "fds", "tasks", "threads"]
+    head = [
+        "process",
+        "lives",
+        "RSS MB first",
+        "last",
+        "slope MB/h",
+        "beyond bounded MB/h",
+        "fds",
+        "tasks",
+        "threads",
+    ]
     lines = [head]
     for r in rows:
         lines.append(
@@ -105,6 +131,7 @@ def table(rows: list[ProcessFigures]) -> str:
                 f"{r.rss_first:.1f}",
                 f"{r.rss_last:.1f}",
                 "-" if r.rss_slope_mb_h is None else f"{r.rss_slope_mb_h:+.2f}",
+                "-" if r.beyond_slope_mb_h is None else f"{r.beyond_slope_mb_h:+.2f}",
                 f"{r.fds[0]}-{r.fds[1]}",
                 "-" if r.tasks is None else f"{r.tasks[0]:.0f}-{r.tasks[1]:.0f}",
                 "-" if r.threads is None else f"{r.threads[0]:.0f}-{r.threads[1]:.0f}",
