@@ -112,6 +112,7 @@ class Settings:
     feed_max_reconnects: int = 10
     feed_backoff_max_seconds: float = 10.0
     cache_window_seconds: int = 4 * 3600
+    listing_check_seconds: int = 300
     jwt_secret_generated: bool = False
     metrics_host: str = "127.0.0.1"
     sio_max_connections_per_ip: int = 20
@@ -327,6 +328,7 @@ class _Reader:
             feed_max_reconnects=self.int_in("FEED_MAX_RECONNECTS", 10, 1, 1000),
             feed_backoff_max_seconds=self.float_in("FEED_BACKOFF_MAX_SECONDS", 10.0, 0.01, 600),
             cache_window_seconds=self.int_in("CACHE_WINDOW_SECONDS", 4 * 3600, 60, 4 * 3600),
+            listing_check_seconds=self.int_in("LISTING_CHECK_SECONDS", 300, 10, 86400),
             jwt_secret_generated=generated,
             metrics_host=self.get(
                 "METRICS_HOST", "127.0.0.1", _parse_host, "an IP address such as 127.0.0.1"

@@ -49,6 +49,8 @@ class SymbolRecord(msgspec.Struct, frozen=True, rename="camel"):
     is_active: bool
     created_at: int
     updated_at: int
+    # an admin made it inactive: the listing check never reactivates it (an admin's decision wins)
+    admin_inactive: bool = False
 
 
 class NewSymbol(msgspec.Struct, frozen=True, rename="camel"):

@@ -9,7 +9,7 @@ import msgspec
 
 from actors.config import Settings
 from actors.feed.protocol import EXCHANGE_INFO_DECODER, ExchangeInfo
-from actors.feed.rest_gate import RestError, RestGate
+from actors.feed.rest_gate import EXCHANGE_INFO_WEIGHT, Priority, RestError, RestGate
 from actors.messages import NewSymbol
 from actors.store import Store, StoreError, open_store
 
@@ -29,11 +29,17 @@ def tracked_symbols(info: ExchangeInfo) -> list[NewSymbol]:
 
 
 async def discover_symbols(
-    session: aiohttp.ClientSession, rest_url: str, gate: RestGate | None = None
+    session: aiohttp.ClientSession,
+    rest_url: str,
+    gate: RestGate | None = None,
+    *,
+    priority: Priority = Priority.LISTING,
 ) -> list[NewSymbol]:
     """GET `/api/v3/exchangeInfo` and select the tracked pairs (raises the DISCOVERY_FAULTS)."""
     url = rest_url.rstrip("/") + "/api/v3/exchangeInfo"
-    body = await (gate or RestGate()).get(session, url, label="symbols")
+    body = await (gate or RestGate()).get(
+        session, url, label="symbols", weight=EXCHANGE_INFO_WEIGHT, priority=priority
+    )
     return tracked_symbols(EXCHANGE_INFO_DECODER.decode(body))
 
 

@@ -19,6 +19,7 @@ from actors import metrics
 from actors.cache.base import PriceCache
 from actors.cache.reader import PriceReader
 from actors.config import Settings
+from actors.feed.listed import ListedSymbols
 from actors.feed.status import FeedStatus
 from actors.front.admin import ensure_super_admin
 from actors.front.auth import Guard, PasswordHasher, TokenService
@@ -53,6 +54,7 @@ class FrontDeps:
     hub: HubStats | None = None
     readiness: Sequence[ReadinessCheck] = field(default_factory=tuple)
     bus_losses: LossReport | None = None
+    listed: ListedSymbols | None = None  # the exchange's pairs, for POST /symbols
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -145,7 +147,7 @@ def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> lis
     app.cleanup_ctx.append(lifecycle)
     return [
         *UsersApi(deps.store, hasher, tokens, limiter, registrations).endpoints(),
-        *SymbolsApi(deps.store, guard).endpoints(),
+        *SymbolsApi(deps.store, guard, deps.listed).endpoints(),
         *PricesApi(
             deps.store, deps.reader, scheme, max_points=settings.price_data_max_points
         ).endpoints(),

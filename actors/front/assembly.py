@@ -13,6 +13,7 @@ from actors.cache.base import PriceCache
 from actors.cache.reader import PriceReader
 from actors.config import Settings
 from actors.core.supervisor import ChildSpec
+from actors.feed.listed import ListedSymbols
 from actors.feed.status import FeedStatus
 from actors.front.app import FrontDeps, build_app
 from actors.front.rest.system import ReadinessCheck
@@ -29,6 +30,7 @@ def front_children(
     store: Store,
     cache: PriceCache,
     feed_status: FeedStatus,
+    listed: ListedSymbols | None = None,
     readiness: Sequence[ReadinessCheck] = (),
 ) -> list[ChildSpec]:
     """The server, then the hub: the hub stops first and closes its clients (and pending
@@ -40,6 +42,7 @@ def front_children(
         store=store,
         reader=reader,
         feed_status=feed_status,
+        listed=listed,
         cache=cache,
         hub=hub,
         readiness=readiness,

@@ -71,9 +71,15 @@ class Store(Protocol):
     async def update_symbol(
         self, symbol_id: str, changes: dict[str, object]
     ) -> SymbolRecord | None:
-        """Apply `symbol`/`baseAsset`/`quoteAsset`/`isActive` changes; None when no such id."""
+        """Apply `symbol`/`baseAsset`/`quoteAsset`/`isActive` changes; None when no such id.
+
+        These are an admin's: `isActive` also sets `adminInactive` to its opposite."""
 
     async def delete_symbol(self, symbol_id: str) -> bool: ...
+
+    async def set_listed(self, names: Sequence[str], active: bool) -> list[str]:
+        """The exchange listed (`active`) or delisted these symbols: set `isActive` on those an
+        admin did not deactivate; returns the names whose flag changed (history is kept)."""
 
     async def symbols_version(self) -> int:
         """A number that changes whenever the symbol set changes (feeds poll it cheaply)."""

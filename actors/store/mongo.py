@@ -203,6 +203,7 @@ class MongoStore:
                 "isActive": n.is_active,
                 "createdAt": now,
                 "updatedAt": now,
+                "adminInactive": not n.is_active,  # created inactive by an admin
             }
             for n in new
         ]
@@ -246,6 +247,8 @@ class MongoStore:
             ops = []
             for name, fields in wanted.items():
                 old = existing.get(name)
+                if old is not None and old.get("adminInactive"):  # an admin's decision wins
+                    fields = {**fields, "isActive": old.get("isActive", False)}
                 if old is not None and all(old.get(key) == value for key, value in fields.items()):
                     continue
                 ops.append(
@@ -266,6 +269,8 @@ class MongoStore:
         self, symbol_id: str, changes: dict[str, object]
     ) -> SymbolRecord | None:
         fields: Doc = dict(symbol_changes(changes))
+        if "isActive" in fields:  # an admin's decision, kept against the listing check
+            fields["adminInactive"] = not fields["isActive"]
         oid = _object_id(symbol_id)
         if oid is None:
             return None
@@ -282,6 +287,26 @@ class MongoStore:
         except PyMongoError as exc:
             raise StoreError(f"mongodb: {exc}") from exc
         return None if doc is None else SymbolRecord(**docs.symbol_doc(doc))
+
+    async def set_listed(self, names: Sequence[str], active: bool) -> list[str]:
+        wanted = [name.strip().upper() for name in names]
+        symbols = self._coll("symbols")
+        query: Doc = {
+            "symbol": {"$in": wanted},
+            "isActive": not active,
+            "adminInactive": {"$ne": True},
+        }
+        try:
+            changed = [doc["symbol"] async for doc in symbols.find(query, {"symbol": 1})]
+            if changed:
+                await symbols.update_many(
+                    {**query, "symbol": {"$in": changed}},
+                    {"$set": {"isActive": active, "updatedAt": _now_ms()}},
+                )
+                await self._bump_symbols()
+        except PyMongoError as exc:
+            raise StoreError(f"mongodb: {exc}") from exc
+        return sorted(changed)
 
     async def delete_symbol(self, symbol_id: str) -> bool:
         oid = _object_id(symbol_id)

@@ -156,4 +156,5 @@ def symbol_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
         "id": str(doc["_id"]), "symbol": doc["symbol"], "base_asset": doc["baseAsset"],
         "quote_asset": doc["quoteAsset"], "is_active": bool(doc["isActive"]),
         "created_at": int(doc["createdAt"]), "updated_at": int(doc["updatedAt"]),
+        "admin_inactive": bool(doc.get("adminInactive", False)),
     }  # fmt: skip

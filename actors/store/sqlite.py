@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS symbols (
     quote_asset TEXT NOT NULL,
     is_active INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    admin_inactive INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS imported (
@@ -52,12 +53,22 @@ CREATE TABLE IF NOT EXISTS imported (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('symbols_version', 0);
 """
 
+_SYMBOL_SELECT = (
+    "SELECT id, symbol, base_asset, quote_asset, is_active, created_at, updated_at, "
+    "admin_inactive FROM symbols"
+)
+_SYMBOL_INSERT = (
+    "INSERT INTO symbols (id, symbol, base_asset, quote_asset, is_active, created_at, "
+    "updated_at, admin_inactive) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# seed-symbols: an admin-deactivated symbol keeps its is_active
 _UPSERT_SYMBOL = (
-    "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (symbol) DO UPDATE SET "
+    _SYMBOL_INSERT + " ON CONFLICT (symbol) DO UPDATE SET "
     "base_asset = excluded.base_asset, quote_asset = excluded.quote_asset, "
-    "is_active = excluded.is_active, updated_at = excluded.updated_at "
+    "is_active = CASE WHEN admin_inactive THEN is_active ELSE excluded.is_active END, "
+    "updated_at = excluded.updated_at "
     "WHERE base_asset IS NOT excluded.base_asset OR quote_asset IS NOT excluded.quote_asset "
-    "OR is_active IS NOT excluded.is_active"
+    "OR (is_active IS NOT excluded.is_active AND NOT admin_inactive)"
 )
 _USER_COLUMNS = "id, name, email, password_hash, role, created_at, updated_at, token_version"
 _SYMBOL_COLUMNS = {
@@ -83,13 +94,22 @@ def _migrate_users(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0")
 
 
+def _migrate_symbols(conn: sqlite3.Connection) -> None:
+    """Files made before live listings get the admin flag (no symbol was deactivated by one)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(symbols)")}
+    if columns and "admin_inactive" not in columns:
+        conn.execute("ALTER TABLE symbols ADD COLUMN admin_inactive INTEGER NOT NULL DEFAULT 0")
+
+
 def _user(row: tuple[str, str, str, str, str, int, int, int]) -> User:
     return User(*row)
 
 
-def _symbol(row: tuple[str, str, str, str, int, int, int]) -> SymbolRecord:
-    sid, symbol, base, quote, active, created, updated = row
-    return SymbolRecord(sid, symbol, base, quote, bool(active), created, updated)
+def _symbol(row: tuple[str, str, str, str, int, int, int, int]) -> SymbolRecord:
+    sid, symbol, base, quote, active, created, updated, admin_inactive = row
+    return SymbolRecord(
+        sid, symbol, base, quote, bool(active), created, updated, bool(admin_inactive)
+    )
 
 
 def _bump_symbols(conn: sqlite3.Connection) -> None:
@@ -131,6 +151,7 @@ class SqliteStore:
         await self._writer.run(migrate)
         await self._writer.run(lambda conn: conn.executescript(SCHEMA + SERIES_SCHEMA))
         await self._writer.run(_migrate_users)
+        await self._writer.run(_migrate_symbols)
         await self._reader.open()
         await self._bulk_reader.open()
 
@@ -218,15 +239,13 @@ class SqliteStore:
     async def list_symbols(self, active_only: bool = False) -> list[SymbolRecord]:
         where = "WHERE is_active = 1" if active_only else ""
         rows = await self._reader.run(
-            lambda conn: conn.execute(f"SELECT * FROM symbols {where} ORDER BY symbol").fetchall()
+            lambda conn: conn.execute(f"{_SYMBOL_SELECT} {where} ORDER BY symbol").fetchall()
         )
         return [_symbol(row) for row in rows]
 
     async def _one_symbol(self, where: str, value: str) -> SymbolRecord | None:
         row = await self._reader.run(
-            lambda conn: conn.execute(
-                f"SELECT * FROM symbols WHERE {where} = ?", (value,)
-            ).fetchone()
+            lambda conn: conn.execute(f"{_SYMBOL_SELECT} WHERE {where} = ?", (value,)).fetchone()
         )
         return None if row is None else _symbol(row)
 
@@ -250,6 +269,7 @@ class SqliteStore:
                 n.is_active,
                 now,
                 now,
+                not n.is_active,  # created inactive by an admin
             )
             for n in new
         ]
@@ -264,7 +284,7 @@ class SqliteStore:
                 for r in records:
                     try:
                         conn.execute(
-                            "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            _SYMBOL_INSERT,
                             (
                                 r.id,
                                 r.symbol,
@@ -273,6 +293,7 @@ class SqliteStore:
                                 int(r.is_active),
                                 r.created_at,
                                 r.updated_at,
+                                int(r.admin_inactive),
                             ),
                         )
                     except sqlite3.IntegrityError as exc:
@@ -296,6 +317,7 @@ class SqliteStore:
                 int(n.is_active),
                 now,
                 now,
+                0,
             )
             for n in new
         ]
@@ -321,6 +343,8 @@ class SqliteStore:
             _SYMBOL_COLUMNS[key]: int(value) if isinstance(value, bool) else value
             for key, value in symbol_changes(changes).items()
         }
+        if "is_active" in values:  # an admin's decision, kept against the listing check
+            values["admin_inactive"] = 1 - int(values["is_active"])
 
         def update(conn: sqlite3.Connection) -> int:
             assignments = ", ".join(f"{column} = ?" for column in values)
@@ -339,6 +363,27 @@ class SqliteStore:
         except sqlite3.IntegrityError as exc:
             raise DuplicateError("symbol", str(values.get("symbol"))) from exc
         return await self.get_symbol(symbol_id) if found else None
+
+    async def set_listed(self, names: Sequence[str], active: bool) -> list[str]:
+        wanted = [name.strip().upper() for name in names]
+        now = _now_ms()
+
+        def update(conn: sqlite3.Connection) -> list[str]:
+            changed = []
+            with Transaction(conn):
+                for name in wanted:
+                    count = conn.execute(
+                        "UPDATE symbols SET is_active = ?, updated_at = ? WHERE symbol = ? "
+                        "AND admin_inactive = 0 AND is_active != ?",
+                        (int(active), now, name, int(active)),
+                    ).rowcount
+                    if count:
+                        changed.append(name)
+                if changed:
+                    _bump_symbols(conn)
+            return changed
+
+        return await self._writer.run(update)
 
     async def delete_symbol(self, symbol_id: str) -> bool:
         def delete(conn: sqlite3.Connection) -> int:

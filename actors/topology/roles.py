@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.config import Settings
-from actors.core.supervisor import ChildSpec, Restart
+from actors.core.supervisor import ChildSpec
+from actors.feed.listings import ListingWatcher
 from actors.feed.reader import build_feed_reader
-from actors.feed.seeder import SymbolSeeder
 from actors.front.assembly import front_children
 from actors.front.rest.system import ReadinessCheck
 from actors.sinks import cache_writer, db_writer
@@ -25,8 +25,9 @@ Shard = tuple[int, int]  # (K, N): shard K of N
 
 
 def feed_children(wiring: Wiring, shard: Shard) -> list[ChildSpec]:
-    """Feed shard K/N: exchange streams → PricePoints → the bus. Shard 0 also seeds a fresh
-    store's symbols once (a transient child), then wakes the readers of its process."""
+    """Feed shard K/N: exchange streams → PricePoints → the bus. Shard 0 also runs the listing
+    watcher (exchangeInfo every LISTING_CHECK_SECONDS: seeds a fresh store, follows listings
+    and delistings, wakes the readers of its process)."""
     settings = wiring.settings
     store, bus = wiring.store(), wiring.bus()
     reader = build_feed_reader(
@@ -41,10 +42,15 @@ def feed_children(wiring: Wiring, shard: Shard) -> list[ChildSpec]:
     wiring.readers.append(reader)
     children = [ChildSpec(reader)]
     if shard[0] == 0:  # the other shards poll the store for the symbols
-        seeder = SymbolSeeder(
-            store, settings.binance_rest_url, wiring.rest_gate(), notify=wiring.readers
+        watcher = ListingWatcher(
+            store,
+            settings.binance_rest_url,
+            wiring.rest_gate(),
+            wiring.listed_symbols(),
+            interval=settings.listing_check_seconds,
+            notify=wiring.readers,
         )
-        children.insert(0, ChildSpec(seeder, restart=Restart.TRANSIENT))
+        children.insert(0, ChildSpec(watcher))
     return children
 
 
@@ -90,6 +96,7 @@ def front_role_children(wiring: Wiring, instance: Shard) -> list[ChildSpec]:
         store=store,
         cache=cache,
         feed_status=wiring.feed_status(),
+        listed=wiring.listed_symbols(),
         readiness=wiring.readiness,
     )
 

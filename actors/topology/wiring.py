@@ -34,6 +34,7 @@ from actors.config import Settings
 from actors.core.actor import Actor
 from actors.core.resource import Resource
 from actors.core.supervisor import ChildSpec
+from actors.feed.listed import ListedSymbols, MemoryListedSymbols, RedisListedSymbols
 from actors.feed.rest_gate import RestGate
 from actors.feed.status import FeedStatus, FeedStatusBoard
 from actors.feed.status_redis import RedisFeedStatus, RedisFeedStatusPublisher
@@ -98,6 +99,10 @@ class Wiring(ABC):
         """How a writer whose bus group lost points asks the feed shards to refetch them."""
 
     @abstractmethod
+    def listed_symbols(self) -> ListedSymbols:
+        """The exchange's pairs as last checked: the listing watcher writes, the front reads."""
+
+    @abstractmethod
     def feed_board(self) -> FeedStatusBoard:
         """Where this process's feed readers record their state."""
 
@@ -140,6 +145,9 @@ class MemoryWiring(Wiring):
 
     def feed_board(self) -> FeedStatusBoard:
         return self._once("feed-board", FeedStatusBoard)
+
+    def listed_symbols(self) -> ListedSymbols:
+        return self._once("listed-symbols", MemoryListedSymbols)
 
     def feed_status(self) -> FeedStatus:
         return self.feed_board()
@@ -233,6 +241,14 @@ class RedisWiring(Wiring):
 
     def feed_status(self) -> FeedStatus:
         return self._once("feed-status", lambda: RedisFeedStatus(self._client(), self.prefix))
+
+    def listed_symbols(self) -> ListedSymbols:
+        # kept three checks long: a dead watcher's list expires instead of going stale
+        ttl = max(3600.0, 3.0 * self.settings.listing_check_seconds)
+        return self._once(
+            "listed-symbols",
+            lambda: RedisListedSymbols(self._client(), self.prefix, ttl_seconds=ttl),
+        )
 
     def expose_readiness(self, check: ReadinessCheck) -> None:
         """A front in another process cannot call it; its /readyz probes the store and the

@@ -14,6 +14,7 @@ from actors.bus.memory import MemoryBus
 from actors.cache.memory import MemoryCache
 from actors.cache.reader import PriceReader
 from actors.config import Settings
+from actors.feed.listed import ListedSymbols
 from actors.feed.status import FeedStatusBoard
 from actors.front.admin import make_admin
 from actors.front.app import FrontDeps, build_app
@@ -140,6 +141,7 @@ async def running_api(
     *,
     readiness: Sequence[ReadinessCheck] = (),
     socket_io: bool = False,
+    listed: ListedSymbols | None = None,
     **env: str,
 ) -> AsyncIterator[Api]:
     """Build the real app on `store`, serve it on loopback, yield a client for it.
@@ -161,6 +163,7 @@ async def running_api(
         cache=cache,
         hub=hub or counts,
         readiness=readiness,
+        listed=listed,
     )
     app = build_app(settings, deps)
     if hub is not None:

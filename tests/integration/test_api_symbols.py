@@ -6,12 +6,23 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from actors.feed.listed import ListedSymbols, MemoryListedSymbols, RedisListedSymbols
 from actors.messages import NewSymbol
 from actors.store.base import Store
+from tests.conftest import RedisHandle
 from tests.integration.api_harness import Api, ServeApp, running_api
 
 SYMBOLS = "/api/v1/symbols"
-FIELDS = {"id", "symbol", "baseAsset", "quoteAsset", "isActive", "createdAt", "updatedAt"}
+FIELDS = {
+    "id",
+    "symbol",
+    "baseAsset",
+    "quoteAsset",
+    "isActive",
+    "createdAt",
+    "updatedAt",
+    "adminInactive",
+}
 
 
 @pytest.fixture
@@ -172,3 +183,35 @@ async def test_delete_then_404(api: Api) -> None:
     assert deleted.status == 200 and deleted.data["symbol"] == "BTCUSDT"
     assert (await api.call("DELETE", f"{SYMBOLS}/{record.id}", token=token)).status == 404
     assert (await api.call("GET", f"{SYMBOLS}/{record.id}")).status == 404
+
+
+@pytest.mark.parametrize("mode", ["embedded", "tree"])
+async def test_a_pair_the_exchange_does_not_list_is_refused_once_the_list_is_known(
+    sqlite_store: Store, serve_app: ServeApp, redis: RedisHandle, mode: str
+) -> None:
+    listed: ListedSymbols
+    if mode == "embedded":
+        listed = MemoryListedSymbols()
+    else:  # the watcher runs in a feed process; the front reads the list from Redis
+        listed = RedisListedSymbols(redis.client, redis.prefix, cache_seconds=0.0)
+    async with running_api(sqlite_store, serve_app, listed=listed) as api:
+        token = await api.admin_token()
+        unknown = {"symbol": "nopeusdt", "baseAsset": "NOPE", "quoteAsset": "USDT"}
+        before = await api.call("POST", SYMBOLS, json=unknown, token=token)
+        assert before.status == 201  # the list is not known yet: accepted as before
+        await listed.publish(["BTCUSDT", "SOLUSDT"])
+        refused = await api.call(
+            "POST", SYMBOLS, json={**unknown, "symbol": "fakeusdt"}, token=token
+        )
+        assert refused.status == 400 and refused.paths == ["symbol"]
+        assert "not listed by the exchange" in refused.body["message"]
+        bulk = await api.call(
+            "POST",
+            SYMBOLS + "/bulk",
+            json={"symbols": [{**unknown, "symbol": "SOLUSDT"}, {**unknown, "symbol": "X1USDT"}]},
+            token=token,
+        )
+        assert bulk.status == 400 and bulk.paths == ["symbols[1].symbol"]
+        assert await sqlite_store.get_symbol_by_name("SOLUSDT") is None  # all or none
+        ok = await api.call("POST", SYMBOLS, json={**unknown, "symbol": "solusdt"}, token=token)
+        assert ok.status == 201 and ok.data["symbol"] == "SOLUSDT"

@@ -185,6 +185,32 @@ async def test_upsert_update_delete_symbols(store: Store) -> None:
     assert await store.symbols_version() != version
 
 
+async def test_the_exchange_lists_and_delists_but_an_admins_deactivation_wins(
+    store: Store,
+) -> None:
+    await store.upsert_symbols([NewSymbol(n, n[:-4], "USDT") for n in ("AUSDT", "BUSDT", "CUSDT")])
+    b = await store.get_symbol_by_name("BUSDT")
+    assert b is not None and not b.admin_inactive
+    admin_off = await store.update_symbol(b.id, {"isActive": False})
+    assert admin_off is not None and admin_off.admin_inactive and not admin_off.is_active
+    version = await store.symbols_version()
+    assert await store.set_listed(["AUSDT", "CUSDT"], False) == ["AUSDT", "CUSDT"]
+    assert await store.symbols_version() != version
+    version = await store.symbols_version()
+    assert await store.set_listed(["AUSDT"], False) == []  # no change: no version bump
+    assert await store.symbols_version() == version
+    assert await store.set_listed(["AUSDT", "BUSDT", "CUSDT"], True) == ["AUSDT", "CUSDT"]
+    listed = {s.symbol: s for s in await store.list_symbols()}
+    assert listed["AUSDT"].is_active and not listed["BUSDT"].is_active  # the admin's decision
+    assert await store.upsert_symbols([NewSymbol("BUSDT", "B", "USDT")]) == 0  # seed-symbols too
+    assert not (await store.get_symbol_by_name("BUSDT") or b).is_active
+    admin_on = await store.update_symbol(b.id, {"isActive": True})
+    assert admin_on is not None and admin_on.is_active and not admin_on.admin_inactive
+    created_off = await store.create_symbol(NewSymbol("DUSDT", "D", "USDT", is_active=False))
+    assert created_off.admin_inactive
+    assert await store.set_listed(["DUSDT"], True) == []
+
+
 # price points
 
 

@@ -193,3 +193,23 @@ async def test_a_users_table_without_token_versions_is_migrated(tmp_path: Path) 
         assert promoted is not None and promoted.token_version == 1
     finally:
         await store.close()
+
+
+async def test_a_symbols_table_without_the_admin_flag_is_migrated(tmp_path: Path) -> None:
+    """Files from before live listings get `admin_inactive` (0: no admin decision recorded)."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE symbols (id TEXT PRIMARY KEY, symbol TEXT NOT NULL UNIQUE, "
+            "base_asset TEXT NOT NULL, quote_asset TEXT NOT NULL, is_active INTEGER NOT NULL, "
+            "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)"
+        )
+        conn.execute("INSERT INTO symbols VALUES ('a1', 'AUSDT', 'A', 'USDT', 0, 1, 1)")
+    store = open_store(f"sqlite:///{path}", SCHEME)
+    await store.open()
+    try:
+        [old] = await store.list_symbols()
+        assert old.symbol == "AUSDT" and not old.is_active and not old.admin_inactive
+        assert await store.set_listed(["AUSDT"], True) == ["AUSDT"]
+    finally:
+        await store.close()

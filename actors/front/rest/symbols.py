@@ -7,6 +7,7 @@ from typing import Any, cast
 import msgspec
 from aiohttp import web
 
+from actors.feed.listed import ListedSymbols
 from actors.front.auth import Guard
 from actors.front.errors import ApiError, ErrorSource, envelope
 from actors.front.rest.common import Endpoint, read_json, read_query
@@ -44,9 +45,21 @@ def _not_found(symbol_id: str) -> ApiError:
 class SymbolsApi:
     """Symbol handlers; writes need an admin token."""
 
-    def __init__(self, store: Store, guard: Guard) -> None:
+    def __init__(self, store: Store, guard: Guard, listed: ListedSymbols | None = None) -> None:
         self.store = store
         self.guard = guard
+        self.listed = listed
+
+    async def _check_listed(self, names: list[tuple[str, str]]) -> None:
+        """400 naming the field of the first pair the exchange does not list (when known)."""
+        known = await self.listed.known() if self.listed is not None else None
+        if known is None:
+            return
+        for path, name in names:
+            if name not in known:
+                raise ApiError.field(
+                    400, path, f"{name} is not listed by the exchange as a TRADING USDT spot pair"
+                )
 
     def endpoints(self) -> list[Endpoint]:
         name_list = Endpoint(
@@ -152,6 +165,7 @@ class SymbolsApi:
     async def create(self, request: web.Request) -> web.Response:
         await self.guard.require_admin(request)
         body = await read_json(request, SymbolBody)
+        await self._check_listed([("symbol", body.symbol.upper())])
         try:
             record = await self.store.create_symbol(_new_symbol(body))
         except DuplicateError as exc:
@@ -172,6 +186,7 @@ class SymbolsApi:
                 )
                 raise ApiError(409, message, [ErrorSource(f"{prefix}[{index}].symbol", message)])
             seen[name] = index
+        await self._check_listed([(f"{prefix}[{i}].symbol", name) for name, i in seen.items()])
         try:
             records = await self.store.create_symbols([_new_symbol(item) for item in items])
         except DuplicateError as exc:
@@ -192,6 +207,9 @@ class SymbolsApi:
                 400, "body", "Nothing to update: give symbol, baseAsset, quoteAsset or isActive"
             )
         changes = {_CAMEL[key]: value for key, value in changes.items()}
+        renamed = changes.get("symbol")
+        if isinstance(renamed, str):
+            await self._check_listed([("symbol", renamed)])
         record = await self._resolve(request.match_info["id"])
         try:
             updated = await self.store.update_symbol(record.id, changes)
