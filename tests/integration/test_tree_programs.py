@@ -20,7 +20,7 @@ from tests.helpers import make_settings
         (
             "feed",
             (0, 2),
-            ["metrics", "store", "bus", "redis", "feed-status", "symbol-seeder", "feed-0"],
+            ["metrics", "store", "bus", "redis", "feed-status", "listing-watcher", "feed-0"],
         ),
         ("feed", (1, 2), ["metrics", "store", "bus", "redis", "feed-status", "feed-1"]),
         ("cache-writer", (0, 1), ["metrics", "bus", "cache", "cache-writer"]),

@@ -59,16 +59,18 @@ def test_a_child_only_one_mode_has_is_declared_with_its_reason(tmp_path: Path) -
 def test_every_feed_shard_and_role_runs_in_both_modes(tmp_path: Path) -> None:
     children = _modes(_settings(tmp_path, shards=3))
     for mode in ("embedded", "tree"):
-        for name in ("feed-0", "feed-1", "feed-2", "symbol-seeder", "db-writer", "cache-writer"):
+        for name in ("feed-0", "feed-1", "feed-2", "listing-watcher", "db-writer", "cache-writer"):
             assert name in children[mode], (mode, name)
         assert {"front", "hub", "store", "bus", "cache"} <= children[mode]
 
 
-def test_the_seeder_is_transient_and_the_cli_knows_every_role(tmp_path: Path) -> None:
+def test_the_listing_watcher_runs_once_and_the_cli_knows_every_role(tmp_path: Path) -> None:
+    names = [spec.child.name for spec in build_program(_settings(tmp_path), "feed", (0, 3)).specs]
+    assert names.count("listing-watcher") == 1
+    other = build_program(_settings(tmp_path), "feed", (1, 3)).specs
+    assert "listing-watcher" not in [spec.child.name for spec in other]
     program = build_program(_settings(tmp_path), "feed", (0, 3))
-    seeder = next(spec for spec in program.specs if spec.child.name == "symbol-seeder")
-    assert seeder.restart is Restart.TRANSIENT
-    assert all(spec.restart is Restart.PERMANENT for spec in program.specs if spec is not seeder)
+    assert all(spec.restart is Restart.PERMANENT for spec in program.specs)
     assert set(ACTOR_NAMES) == set(ROLE_NAMES)
 
 
