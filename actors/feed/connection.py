@@ -106,7 +106,7 @@ class FeedConnection:
         self.canary = canary
         self.last_second = 0
         self.down_from: int | None = None  # the last frame's second: possibly half delivered
-        self._down_seen: set[str] = set()  # symbols with a point in that very second
+        self.down_starts: dict[str, int] = {}  # symbols whose first missed second differs
         self.rejected: set[str] = set()  # stream names the exchange refused
         self._requests: dict[int, list[str]] = {}  # SUBSCRIBE id → names, until answered
         self.streams: dict[str, str] = {}
@@ -359,23 +359,25 @@ class FeedConnection:
         self.last_second = max(self.last_second, session.last_second)
         if self.down_from is None and self.last_second > 0:
             self.down_from = last = self.last_second
-            seen = self.decoder.last_second
-            self._down_seen = {s for s in self.streams.values() if seen.get(s, -1) >= last}
+            seen = self.decoder.last_second  # a point in that very second: not asked again
+            self.down_starts = {
+                s: last + 1 for s in self.streams.values() if seen.get(s, -1) >= last
+            }
 
     def _resumed(self, second: int) -> None:
         """A socket's first frame: the seconds since the last one, and this one's (it may have
         begun before the subscription took effect), are this connection's outage; a symbol
         that had its point in the first of them is not asked for that second again."""
         down_from, self.down_from = self.down_from, None
-        seen, self._down_seen = self._down_seen, set()
+        starts, self.down_starts = self.down_starts, {}
         if down_from is None or second <= down_from or not self.streams:
             return  # the same second: an overlapping successor (make-before-break)
-        symbols = list(self.streams.values())
-        partial = [s for s in symbols if s not in seen]
-        if partial:
-            self.on_outage(partial, down_from, second)
-        if len(partial) < len(symbols):
-            self.on_outage([s for s in symbols if s in seen], down_from + 1, second)
+        groups: dict[int, list[str]] = {}
+        for symbol in self.streams.values():
+            groups.setdefault(starts.get(symbol, down_from), []).append(symbol)
+        for first, symbols in groups.items():
+            if first <= second:
+                self.on_outage(symbols, first, second)
 
     def _reply(self) -> None:
         reply = self.decoder.last_reply

@@ -38,6 +38,7 @@ from actors.messages import PricePoint
 from actors.store.base import Store, StoreError
 
 REFRESH = "refresh"  # mailbox message: re-read the active symbols now
+RESTART_MARGIN = 60  # seconds before the newest stored point a new process recovers from
 
 
 def base_ws_url(url: str) -> str:
@@ -117,7 +118,8 @@ class FeedReader(Actor[str]):
             raise ValueError("gap_rule must be 'downtime' or 'silence' (the old rule, benchmark)")
         self.canary = canary
         self.decoder = TickerDecoder(canary=canary or "", silence_gaps=gap_rule == "silence")
-        self._restart_from: int | None = None
+        self._restart_from: int | None = None  # the first second a (re)start may have missed
+        self._restart_starts: dict[str, int] = {}  # per symbol, where it differs
         self.backfiller = Backfiller(
             self.rest_url, rest_gate, self._recovered, label=name, max_seconds=max_backfill_seconds
         )
@@ -214,7 +216,7 @@ class FeedReader(Actor[str]):
                 pending = pending[room:]
         while pending:
             conn = self._open_connection(dict(pending[: self.max_streams]))
-            conn.down_from, self._restart_from = self._restart_from, None
+            conn.down_from, conn.down_starts = self._restart_from, self._restart_starts
             pending = pending[self.max_streams :]
         for conn in [c for c in self.connections if not c.streams]:
             await self._drop_connection(conn)
@@ -225,22 +227,24 @@ class FeedReader(Actor[str]):
                 *self.shard,
                 len(self.connections),
             )
+        self._restart_from, self._restart_starts = None, {}
         self.symbols = owned
         metrics.FEED_SYMBOLS.labels(self.name).set(len(owned))
         self._update_status()
 
     async def _resume(self, symbols: list[str]) -> None:
-        """At (re)start the feed was down since the last frame it saw (a restarted actor
-        remembers it; a new process takes the newest stored second of its symbols): that window
-        is the new connections' outage. A stored symbol's last second is seeded too (no second
-        is emitted twice)."""
+        """At (re)start the feed was down since the last frame it saw: a restarted actor
+        remembers that second; a new process reads each symbol's last stored second, and
+        recovers from there, but no further back than `RESTART_MARGIN` before the newest of
+        them (older silence was a quiet symbol's, on a healthy feed; the margin covers what the
+        DbWriter had not written yet). A stored last second is also seeded into the decoder
+        (no second is emitted twice)."""
         newest = self.decoder.frame_second
-        self._restart_from = newest + 1 if newest else None
+        self._restart_from, self._restart_starts = (newest or None), {}
         if newest or not self.resume_from_store:
             return
+        latest: dict[str, int] = {}
         for symbol in symbols:
-            if symbol in self.decoder.last_second:
-                continue
             try:
                 point = await self.store.latest_point(symbol)
             except StoreError as exc:
@@ -248,8 +252,15 @@ class FeedReader(Actor[str]):
                 return
             if point is not None:
                 self.decoder.resume(symbol, point.second)
-                newest = max(newest, point.second)
-        self._restart_from = newest + 1 if newest else None
+                latest[symbol] = point.second
+        if not latest:
+            return
+        floor = max(latest.values()) - RESTART_MARGIN
+        never = 2**62  # no history: nothing to recover
+        self._restart_starts = {
+            s: max(latest[s] + 1, floor) if s in latest else never for s in symbols
+        }
+        self._restart_from = min(self._restart_starts.values())
 
     def _open_connection(self, streams: dict[str, str]) -> FeedConnection:
         assert self.session is not None
