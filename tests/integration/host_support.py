@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.tree_support import STATUS_LINE, command
+from tests.integration.tree_support import STATUS_LINE, command, tail_logs
 
 
 def children_of(pid: int) -> list[int]:
@@ -104,11 +104,7 @@ class Host:
             time.sleep(0.05)
 
     def logs(self, lines: int = 12) -> str:
-        parts = []
-        for path in sorted((self.root / "logs").glob("*.log")):
-            tail = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"--- {self.root.name}/{path.name}\n" + "\n".join(tail))
-        return "\n".join(parts)
+        return tail_logs(self.root, lines, f"{self.root.name}/")
 
     def teardown(self) -> None:
         pid = self.supervisord_pid()

@@ -19,7 +19,7 @@ import socketio
 from actors.store import IntervalScheme, Store, open_store
 from tests.helpers import eventually, free_port
 from tests.integration.host_support import Host
-from tests.integration.test_tree_supervisord import holes_and_duplicates, stored_through
+from tests.integration.test_tree_supervisord import store_problems, stored_through
 from tests.integration.tree_support import Simulator, drop_prefix, metrics_base, tree_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -184,12 +184,7 @@ async def test_feed_writer_and_front_hosts_on_one_redis(deployment: Deployment) 
             what="the last second stored",
         )
         assert back - died >= 3 and last - first >= 8
-        problems = {}
-        for symbol in symbols:
-            points = await store.points_between(symbol, first * 1000, last * 1000 + 999)
-            missing, duplicated = holes_and_duplicates(points, first, last)
-            if missing or duplicated:
-                problems[symbol] = {"missing": missing, "duplicated": duplicated}
+        problems = await store_problems(store, symbols, first, last)
         assert not problems, f"window {first}..{last}: {problems}\n{deployment.logs()}"
         one, two = (
             {s: [t for t in got if t <= back + 1] for s, got in c.seconds.items()} for c in clients

@@ -95,6 +95,19 @@ def holes_and_duplicates(
     return missing, sorted(s for s, n in counts.items() if n > 1)
 
 
+async def store_problems(
+    store: Store, symbols: list[str], first: int, last: int
+) -> dict[str, dict[str, list[int]]]:
+    """Per symbol, the seconds of [first, last] missing from the store or stored twice."""
+    problems = {}
+    for symbol in symbols:
+        points = await store.points_between(symbol, first * 1000, last * 1000 + 999)
+        missing, duplicated = holes_and_duplicates(points, first, last)
+        if missing or duplicated:
+            problems[symbol] = {"missing": missing, "duplicated": duplicated}
+    return problems
+
+
 async def test_kill_nine_each_program_loses_and_duplicates_nothing(
     tree: Tree, store: Store
 ) -> None:
@@ -157,12 +170,7 @@ async def test_kill_nine_each_program_loses_and_duplicates_nothing(
     await eventually(
         lambda: stored_through(store, symbols, last), timeout=30, what="the last second stored"
     )
-    problems = {}
-    for symbol in symbols:
-        points = await store.points_between(symbol, first * 1000, last * 1000 + 999)
-        missing, duplicated = holes_and_duplicates(points, first, last)
-        if missing or duplicated:
-            problems[symbol] = {"missing": missing, "duplicated": duplicated}
+    problems = await store_problems(store, symbols, first, last)
     assert not problems, f"window {first}..{last}: {problems}\n{tree.logs()}"
     restarts = await asyncio.to_thread(tree.status)
     assert all(state == "RUNNING" for state, _ in restarts.values()), restarts

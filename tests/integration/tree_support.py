@@ -220,11 +220,7 @@ class Tree:
         return old, new
 
     def logs(self, lines: int = 15) -> str:
-        parts = []
-        for path in sorted((self.root / "logs").glob("*.log")):
-            tail = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"--- {path.name}\n" + "\n".join(tail))
-        return "\n".join(parts)
+        return tail_logs(self.root, lines)
 
     # lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -267,6 +263,15 @@ class Tree:
                     os.kill(pid, signal.SIGKILL)
         self.simulator.stop()
         drop_prefix(self.redis_url, self.prefix)
+
+
+def tail_logs(root: Path, lines: int = 15, label: str = "") -> str:
+    """The last lines of every log under root/logs, for an assertion's message."""
+    parts = []
+    for path in sorted((root / "logs").glob("*.log")):
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {label}{path.name}\n" + "\n".join(tail))
+    return "\n".join(parts)
 
 
 def tree_env(
