@@ -89,6 +89,11 @@ def test_tree_start_in_a_fresh_clone_then_stop(
         }
         again = host.tree("start")
         assert again.returncode == 1 and "already running" in again.stderr
+        before = host.wait_running(programs)
+        restarted = host.tree("restart")  # stop, then start with the settings as they are now
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        after = host.wait_running(programs)
+        assert all(after[name] != before[name] for name in programs)
         stopped = host.tree("stop")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert host.supervisord_pid() is None
