@@ -31,6 +31,7 @@ from actors.feed.protocol import CANARY_STREAM, encode_control
 from actors.feed.shards import url_streams
 
 CONNECT_FAULTS = (aiohttp.ClientError, aiohttp.WSServerHandshakeError, OSError, TimeoutError)
+STABLE_SECONDS = 10.0  # a socket that served this long is reopened without backoff
 SUBSCRIBE_BATCH = 150  # names per SUBSCRIBE: keeps each request well under ~4 KB (§3.3)
 _CLOSED = (
     aiohttp.WSMsgType.CLOSE,
@@ -108,6 +109,7 @@ class FeedConnection:
         self.down_from: int | None = None  # the last frame's second: possibly half delivered
         self.down_starts: dict[str, int] = {}  # symbols whose first missed second differs
         self.rejected: set[str] = set()  # stream names the exchange refused
+        self._served = False  # the last socket delivered frames for STABLE_SECONDS or more
         self._requests: dict[int, list[str]] = {}  # SUBSCRIBE id → names, until answered
         self.streams: dict[str, str] = {}
         self.retired: set[str] = set()
@@ -277,7 +279,9 @@ class FeedConnection:
             self._connected.set(0)
             self.on_change()
             self._failed(f"disconnected ({reason}: {self.detail})", reason)
-            await asyncio.sleep(self.backoff.next())
+            # a socket that had served for a while is reopened at once (a zombie replaced,
+            # a dropped connection); a flapping one backs off
+            await asyncio.sleep(0.0 if self._served else self.backoff.next())
 
     def _failed(self, what: str, reason: str) -> None:
         self.failures += 1
@@ -334,6 +338,9 @@ class FeedConnection:
                         self.decoder.count_malformed("binary")
             except CONNECT_FAULTS as exc:
                 reason, self.detail = "error", _one_line(exc)
+            self._served = (
+                session.frames > 0 and time.monotonic() - session.opened_at >= STABLE_SECONDS
+            )
             if not session.handed_over:
                 self._went_down(session)
             successor = await self._successor()

@@ -38,6 +38,9 @@ from actors.messages import PricePoint
 from actors.store.base import Store, StoreError
 
 REFRESH = "refresh"  # mailbox message: re-read the active symbols now
+# No frame (data or canary) for this long: a zombie socket, replaced. With the watchdog's tick
+# of timeout/8 it is found within 9 s of its last frame and reopened at once (docs/exchange.md §7).
+SILENCE_TIMEOUT = 8.0
 RESTART_MARGIN = 60  # seconds before the newest stored point a new process recovers from
 
 
@@ -68,7 +71,7 @@ class FeedReader(Actor[str]):
         backoff_base: float = 1.0,
         backoff_cap: float = 10.0,
         max_reconnects: int = 10,
-        silence_timeout: float = 10.0,
+        silence_timeout: float = SILENCE_TIMEOUT,
         max_connection_age: float = 23 * 3600 + 50 * 60,
         symbol_poll_seconds: float = 5.0,
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
@@ -352,7 +355,7 @@ class FeedReader(Actor[str]):
 
     # watchdog -----------------------------------------------------------------
     async def _watchdog_loop(self) -> None:
-        tick = max(0.05, min(1.0, self.silence_timeout / 4))
+        tick = max(0.05, min(1.0, self.silence_timeout / 8))
         while not await self.sleep(tick):
             now = self.clock()
             for conn in self.connections:
