@@ -1,7 +1,8 @@
 """DbWriter: batched, idempotent writes of the 1 Hz series to the store.
 
 Its write policy on the GroupConsumer skeleton: a buffer keyed by (symbol, second), flushed
-every `flush_seconds`, backpressure instead of drops (docs/architecture.md, the store).
+every `flush_seconds`; past its own bound it stops reading and the bus holds the rest, within
+`BUS_MAX_MB`; what the bus dropped it has the feed backfill (docs/architecture.md §2.2, §2.4).
 """
 
 from __future__ import annotations
