@@ -4,7 +4,7 @@ An entry stays until every consumer group has acknowledged it: the stream is cut
 MINID`) below the oldest entry any group still needs, its oldest pending entry or the first
 it has not been delivered, and never below the last `keep_seconds` (the tails, the fronts,
 read without a group up to that far behind). Past the memory bound (`MEMORY USAGE` over `BUS_MAX_MB`) the oldest
-entries go even unread, down to 90% of the bound; what each group had not acknowledged of them
+entries go even unread, down to 90% of the bound (at most 5,000 entries a trim); what each group had not acknowledged of them
 is recorded as its loss (counted, logged once a minute, kept for its writer's backfill).
 Publishers trim at most every `every` seconds, one at a time (a short Redis lock).
 """
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("actors.bus.redis_trim")
 
 LOCK_MS = 10_000
+# Entries read and dropped per trim at most: a bound crossed by much (a lowered BUS_MAX_MB) is
+# worked off over a few seconds instead of one reply of megabytes decoded in the publisher.
+MAX_DROP = 5_000
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -116,7 +119,7 @@ class StreamTrimmer:
         if length <= 1:
             return  # the newest entry stays even when it alone passes the bound
         excess = usage - 0.9 * self.max_bytes
-        count = min(length - 1, max(1, math.ceil(excess * length / usage)))
+        count = min(length - 1, MAX_DROP, max(1, math.ceil(excess * length / usage)))
         entries = await client.xrange(stream, "-", "+", count=count)
         if not entries:
             return
