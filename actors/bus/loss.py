@@ -111,7 +111,7 @@ class LossLedger:
         if not self._unlogged.points or now < self._next_log:
             return
         self.log.warning(
-            "%s group %s lost %s (past its bound); its writer backfills them from klines",
+            "%s group %s lost %s past the bus's bound (BUS_MAX_MB); its writer recovers them",
             self.where,
             self.group,
             self._unlogged.describe(),

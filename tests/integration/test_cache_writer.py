@@ -233,3 +233,35 @@ async def test_invalid_points_are_rejected(bus: MemoryBus) -> None:
         assert running is not None and running.count == 2
     finally:
         await writer.stop()
+
+
+async def test_what_the_bus_dropped_of_the_group_raises_the_floor() -> None:
+    """A burst past the group's bound (published before the writer can read) is a loss: the
+    cache's series floor goes past it, so readers take that range from the store."""
+    bus = MemoryBus(max_mb=0.002)
+    cache = MemoryCache()
+    writer = CacheWriter(bus, cache, SCHEME)
+    await writer.start()
+    try:
+        before = ticks("BTCUSDT", START, 5)
+        await bus.publish(before)
+
+        async def cached() -> bool:
+            return len(await cache.series("BTCUSDT", before[0].ts, before[-1].ts)) == 5
+
+        await eventually(cached, what="the first points cached")
+        burst = ticks("BTCUSDT", START + 5_000, 60)
+        for point in burst:  # no await yields between them: the writer reads nothing meanwhile
+            await bus.publish([point])
+        view = (await bus.losses())["cache-writer"]
+        assert view.points > 0 and view.first == START + 5_000
+        kept_from = START + 5_000 + view.points * 1000
+
+        async def floor_past_the_loss() -> bool:  # a range reaching into the loss misses
+            return not await cache.series("BTCUSDT", before[0].ts, burst[-1].ts)
+
+        await eventually(floor_past_the_loss, what="the series floor past the loss")
+        after = await cache.series("BTCUSDT", kept_from, burst[-1].ts)
+        assert after == burst[view.points :]
+    finally:
+        await writer.stop()
