@@ -121,6 +121,7 @@ class Settings:
     sio_max_buffer_bytes: int = 256 * 1024
     sio_expensive_reads: int = 4
     sio_sweep_seconds: float = 30.0
+    sio_recovery_seconds: float = 120.0
     price_data_max_points: int = 10_000
     registrations_per_ip_hour: int = 10
     login_max_failures: int = 10
@@ -341,6 +342,7 @@ class _Reader:
             ),
             sio_expensive_reads=self.int_in("SIO_EXPENSIVE_READS", 4, 1, 1024),
             sio_sweep_seconds=self.float_in("SIO_SWEEP_SECONDS", 30.0, 0.05, 3600),
+            sio_recovery_seconds=self.float_in("SIO_RECOVERY_SECONDS", 120.0, 0, 3600),
             price_data_max_points=self.int_in("PRICE_DATA_MAX_POINTS", 10_000, 1, 10_000_000),
             registrations_per_ip_hour=self.int_in("REGISTRATIONS_PER_IP_HOUR", 10, 1, 1_000_000),
             login_max_failures=self.int_in("LOGIN_MAX_FAILURES", 10, 1, 1_000_000),

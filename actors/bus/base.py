@@ -8,6 +8,11 @@ unread points up to a memory bound (`BUS_MAX_MB`); past it the oldest go, and th
 `take_losses`, which asks the feed to backfill it. A *tail* subscription (the fronts) sees
 only what is published after it starts, and drops (counted) when it falls behind. Publishing
 never waits on a slow reader: live prices first (docs/architecture.md §2.2).
+
+Every entry published has an id `"<ms>-<seq>"` (the Redis Stream id in tree mode, the same form
+in memory), increasing in publish order. Tail batches say which entries they hold, and `entries`
+reads a kept stretch of them again: the fronts use both for Socket.IO connection state recovery
+(docs/socketio.md).
 """
 
 from __future__ import annotations
@@ -22,10 +27,28 @@ from actors.messages import PricePoint
 
 
 class Batch(msgspec.Struct):
-    """Points delivered together; `token` is what `ack` takes (opaque to consumers)."""
+    """Points delivered together; `token` is what `ack` takes (opaque to consumers).
+
+    `entries` (tail batches): the id and point count of each bus entry in `points`, in order."""
 
     points: list[PricePoint]
     token: object = None
+    entries: list[tuple[str, int]] | None = None
+
+
+EntryId = tuple[int, int]
+
+
+def entry_key(entry_id: str) -> EntryId:
+    """`"<ms>-<seq>"` as a pair that orders like the ids; ValueError if it is not one."""
+    ms, _, seq = entry_id.partition("-")
+    if not ms.isdigit() or not seq.isdigit():
+        raise ValueError(f"not a bus entry id: {entry_id!r}")
+    return int(ms), int(seq)
+
+
+class EntriesGone(Exception):
+    """Entries after the requested id are no longer kept (trimmed or from before a restart)."""
 
 
 class Subscription(Protocol):
@@ -43,6 +66,12 @@ class Subscription(Protocol):
     async def close(self) -> None: ...
 
 
+class Tail(Subscription, Protocol):
+    """A tail subscription; `start` is the id of the newest entry when it started."""
+
+    start: str
+
+
 class Bus(Protocol):
     """Publish price points; subscribe as a group member or as a tail reader."""
 
@@ -51,7 +80,13 @@ class Bus(Protocol):
 
     async def group(self, name: str, consumer: str) -> Subscription: ...
 
-    async def tail(self) -> Subscription: ...
+    async def tail(self) -> Tail: ...
+
+    async def entries(
+        self, after: str, until: str, count: int
+    ) -> list[tuple[str, list[PricePoint]]]:
+        """Up to `count` entries with `after` < id <= `until`, oldest first; raises EntriesGone
+        when an entry after `after` may be gone."""
 
     async def losses(self) -> dict[str, LossView]:
         """Per group that lost points: what it lost and what still awaits a backfill request."""

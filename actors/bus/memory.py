@@ -1,14 +1,17 @@
-"""In-process bus: per-group bounded buffers and per-tail bounded queues; publish never waits."""
+"""In-process bus: per-group bounded buffers and per-tail bounded queues; publish never waits.
+The entries of the last `history_seconds` are kept for `entries` (Socket.IO recovery)."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import itertools
+import time
 from collections.abc import Sequence
 
 from actors import metrics
-from actors.bus.base import Batch
+from actors.bus.base import Batch, EntriesGone, EntryId, entry_key
 from actors.bus.loss import Loss, LossLedger, LossView
 from actors.messages import PricePoint
 
@@ -101,8 +104,9 @@ class _GroupSubscription:
 class _TailSubscription:
     """Sees what is published after it starts; drops the oldest (counted) when behind."""
 
-    def __init__(self, bus: MemoryBus, maxsize: int) -> None:
+    def __init__(self, bus: MemoryBus, maxsize: int, start: str) -> None:
         self.bus = bus
+        self.start = start
         self.queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=maxsize)
 
     def offer(self, batch: Batch) -> None:
@@ -127,24 +131,75 @@ class _TailSubscription:
 class MemoryBus:
     """The embedded-mode bus. `publish` never waits: a group buffers up to `max_mb` megabytes
     of unread points (`BUS_MAX_MB`) and drops its oldest past that (recorded for backfill);
-    a tail holds `maxsize` batches and drops its oldest (a front only wants the present)."""
+    a tail holds `maxsize` batches and drops its oldest (a front only wants the present).
+    The entries of the last `history_seconds` (at most `max_history`) stay readable by
+    `entries`."""
 
-    def __init__(self, maxsize: int = 10_000, *, max_mb: float = DEFAULT_MAX_MB) -> None:
+    def __init__(
+        self,
+        maxsize: int = 10_000,
+        *,
+        max_mb: float = DEFAULT_MAX_MB,
+        history_seconds: float = 120.0,
+        max_history: int = 500_000,
+    ) -> None:
         self.maxsize = maxsize
         self.max_bytes = max(1, int(max_mb * 1024 * 1024))
+        self.history_seconds = history_seconds
+        self.max_history = max_history
         self.groups: dict[str, _GroupSubscription] = {}
         self.tails: set[_TailSubscription] = set()
         self._published = metrics.BUS_PUBLISHED.labels("memory")
+        self._last: EntryId = (0, 0)
+        # (key, id, points, monotonic publish time), oldest first; `_gone` is the newest dropped
+        self._history: collections.deque[tuple[EntryId, str, list[PricePoint], float]] = (
+            collections.deque()
+        )
+        self._gone: EntryId = (0, 0)
+
+    def _next_id(self) -> tuple[EntryId, str]:
+        ms, seq = int(time.time() * 1000), 0
+        if ms <= self._last[0]:
+            ms, seq = self._last[0], self._last[1] + 1
+        self._last = (ms, seq)
+        return self._last, f"{ms}-{seq}"
 
     async def publish(self, points: Sequence[PricePoint]) -> None:
         if not points:
             return
         listed = list(points)
+        key, entry_id = self._next_id()
+        self._keep(key, entry_id, listed)
         for group in self.groups.values():
             group.offer(Batch(listed))
         for tail in self.tails:
-            tail.offer(Batch(listed))
+            tail.offer(Batch(listed, entries=[(entry_id, len(listed))]))
         self._published.inc(len(listed))
+
+    def _keep(self, key: EntryId, entry_id: str, points: list[PricePoint]) -> None:
+        history = self._history
+        now = time.monotonic()
+        history.append((key, entry_id, points, now))
+        oldest = now - self.history_seconds
+        while history and (history[0][3] < oldest or len(history) > self.max_history):
+            self._gone = history.popleft()[0]
+
+    async def entries(
+        self, after: str, until: str, count: int
+    ) -> list[tuple[str, list[PricePoint]]]:
+        """Kept entries with `after` < id <= `until` (EntriesGone if some may be dropped)."""
+        low, high = entry_key(after), entry_key(until)
+        if low < self._gone:
+            raise EntriesGone(f"entries after {after} are no longer kept")
+        history = self._history
+        start = bisect.bisect_right(history, low, key=lambda item: item[0])
+        found: list[tuple[str, list[PricePoint]]] = []
+        for index in range(start, len(history)):
+            key, entry_id, points, _ = history[index]
+            if key > high or len(found) >= count:
+                break
+            found.append((entry_id, points))
+        return found
 
     async def group(self, name: str, consumer: str) -> _GroupSubscription:
         sub = self.groups.get(name)
@@ -156,7 +211,7 @@ class MemoryBus:
         return sub
 
     async def tail(self) -> _TailSubscription:
-        sub = _TailSubscription(self, self.maxsize)
+        sub = _TailSubscription(self, self.maxsize, f"{self._last[0]}-{self._last[1]}")
         self.tails.add(sub)
         return sub
 

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from actors import metrics
-from actors.bus.base import Batch
+from actors.bus.base import Batch, EntriesGone, entry_key
 from actors.bus.loss import Loss, LossView
 from actors.bus.memory import DEFAULT_MAX_MB
 from actors.bus.redis_trim import StreamTrimmer
@@ -252,6 +252,7 @@ class RedisTailSubscription:
     def __init__(self, bus: RedisBus, last_id: str) -> None:
         self.bus = bus
         self.last_id = last_id
+        self.start = last_id
         self._link = RedisLink("bus tail", bus.new_backoff())
         self._dropped = metrics.BUS_DROPPED.labels("tail")
 
@@ -279,6 +280,7 @@ class RedisTailSubscription:
         self.last_id = entries[-1][0].decode()
         oldest_ms = int(time.time() * 1000) - int(self.bus.max_behind * 1000)
         points: list[PricePoint] = []
+        held: list[tuple[str, int]] = []
         for entry_id, fields in entries:
             decoded = decode_entry(fields)
             if decoded is None:
@@ -287,7 +289,8 @@ class RedisTailSubscription:
                 self._dropped.inc(len(decoded))  # too far behind to be live: skip to the present
                 continue
             points.extend(decoded)
-        return Batch(points) if points else None
+            held.append((entry_id.decode(), len(decoded)))
+        return Batch(points, entries=held) if points else None
 
     async def ack(self, batch: Batch) -> None:
         return None
@@ -322,6 +325,7 @@ class RedisBus:
         read_count: int = 64,
         claim_idle: float = 30.0,
         max_behind: float = 30.0,
+        keep_seconds: float = 30.0,
         publish_timeout: float = 30.0,
         backoff_cap: float = 5.0,
         owns_client: bool = False,
@@ -330,7 +334,10 @@ class RedisBus:
         self.prefix = prefix
         self.stream = f"{prefix}ticks"
         self.trimmer = StreamTrimmer(
-            self, int(max_mb * 1024 * 1024), every=trim_every, keep_seconds=max_behind
+            self,
+            int(max_mb * 1024 * 1024),
+            every=trim_every,
+            keep_seconds=max(max_behind, keep_seconds),
         )
         self.points_per_entry = points_per_entry
         self.read_count = read_count
@@ -398,6 +405,25 @@ class RedisBus:
 
         last = await self._retrying("bus tail", newest)
         return RedisTailSubscription(self, text_of(last[0][0]) if last else "0-0")
+
+    async def entries(
+        self, after: str, until: str, count: int
+    ) -> list[tuple[str, list[PricePoint]]]:
+        """XRANGE (after, until]; EntriesGone when the stream deleted or trimmed an entry after
+        `after` (its `max-deleted-entry-id`, Redis >= 7) or does not exist."""
+        try:
+            info: dict[Any, Any] = dict(await self.client.xinfo_stream(self.stream))
+        except ResponseError as exc:
+            raise EntriesGone(f"no stream {self.stream}") from exc
+        deleted = info.get("max-deleted-entry-id") or info.get(b"max-deleted-entry-id")
+        if deleted is not None and entry_key(text_of(deleted)) > entry_key(after):
+            raise EntriesGone(f"entries after {after} were trimmed")
+        reply = await self.client.xrange(self.stream, min="(" + after, max=until, count=count)
+        found: list[tuple[str, list[PricePoint]]] = []
+        for entry_id, fields in reply or []:
+            decoded = decode_entry(fields)
+            found.append((text_of(entry_id), decoded or []))
+        return found
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         link = RedisLink(what, self.new_backoff())

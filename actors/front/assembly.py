@@ -19,6 +19,7 @@ from actors.front.app import FrontDeps, build_app
 from actors.front.rest.system import ReadinessCheck
 from actors.front.server import FrontServer
 from actors.front.sio.hub import BroadcastHub
+from actors.front.sio.sessions import SessionStore
 from actors.store import IntervalScheme, Store
 
 
@@ -32,11 +33,12 @@ def front_children(
     feed_status: FeedStatus,
     listed: ListedSymbols | None = None,
     readiness: Sequence[ReadinessCheck] = (),
+    sessions: SessionStore | None = None,
 ) -> list[ChildSpec]:
     """The server, then the hub: the hub stops first and closes its clients (and pending
     long-polls) itself instead of the server waiting them out."""
     reader = PriceReader(cache, store, scheme)
-    hub = BroadcastHub(bus, reader, store, scheme, settings)
+    hub = BroadcastHub(bus, reader, store, scheme, settings, sessions=sessions)
     deps = FrontDeps(
         settings=settings,
         store=store,

@@ -98,6 +98,7 @@ def front_role_children(wiring: Wiring, instance: Shard) -> list[ChildSpec]:
         feed_status=wiring.feed_status(),
         listed=wiring.listed_symbols(),
         readiness=wiring.readiness,
+        sessions=wiring.sessions(),
     )
 
 

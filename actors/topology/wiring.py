@@ -39,6 +39,7 @@ from actors.feed.rest_gate import RestGate
 from actors.feed.status import FeedStatus, FeedStatusBoard
 from actors.feed.status_redis import RedisFeedStatus, RedisFeedStatusPublisher
 from actors.front.rest.system import ReadinessCheck
+from actors.front.sio.sessions import MemorySessions, RedisSessions, SessionStore
 from actors.store import Store, open_store
 
 log = logging.getLogger("actors.topology")
@@ -103,6 +104,10 @@ class Wiring(ABC):
         """The exchange's pairs as last checked: the listing watcher writes, the front reads."""
 
     @abstractmethod
+    def sessions(self) -> SessionStore:
+        """Where the fronts keep disconnected Socket.IO sessions for connection recovery."""
+
+    @abstractmethod
     def feed_board(self) -> FeedStatusBoard:
         """Where this process's feed readers record their state."""
 
@@ -115,6 +120,12 @@ class Wiring(ABC):
         """Offer a role's readiness probe to a front in the same process, if there is one."""
 
 
+def bus_history_seconds(settings: Settings) -> float:
+    """How long the bus keeps what it carried: the Socket.IO recovery window replays from it
+    (a client's offset is checked against the window, so the margin covers its last second)."""
+    return settings.sio_recovery_seconds + 30.0
+
+
 class MemoryWiring(Wiring):
     """Embedded mode: one process, so roles share an in-memory bus and one status board."""
 
@@ -122,10 +133,15 @@ class MemoryWiring(Wiring):
 
     def bus(self) -> Bus:
         def make() -> Bus:
-            bus = MemoryBus(max_mb=self.settings.bus_max_mb)
+            bus = MemoryBus(
+                max_mb=self.settings.bus_max_mb, history_seconds=bus_history_seconds(self.settings)
+            )
             return self._own("bus", bus, closer=bus.close)
 
         return self._once("bus", make)
+
+    def sessions(self) -> SessionStore:
+        return self._once("sessions", MemorySessions)
 
     def backfill_requests(self) -> BackfillRequests:
         return self._once("backfill-requests", MemoryBackfillRequests)
@@ -201,10 +217,18 @@ class RedisWiring(Wiring):
 
     def bus(self) -> RedisBus:
         def make() -> RedisBus:
-            bus = RedisBus.from_url(self.url, self.prefix, max_mb=self.settings.bus_max_mb)
+            bus = RedisBus.from_url(
+                self.url,
+                self.prefix,
+                max_mb=self.settings.bus_max_mb,
+                keep_seconds=bus_history_seconds(self.settings),
+            )
             return self._own("bus", bus, closer=bus.close)
 
         return self._once("bus", make)
+
+    def sessions(self) -> SessionStore:
+        return self._once("sessions", lambda: RedisSessions(self._client(), self.prefix))
 
     def cache(self) -> PriceCache:
         def make() -> PriceCache:

@@ -14,7 +14,7 @@ import socketio
 from aiohttp import web
 
 from actors.bus.memory import MemoryBus
-from actors.cache.base import CacheError
+from actors.cache.base import SERIES_WINDOW_MS, CacheError
 from actors.cache.reader import PriceReader
 from actors.config import Settings
 from actors.feed.status import FeedStatusBoard
@@ -29,6 +29,8 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "XRPUSDT")
 
 class DownCache:
     """A cache that is unreachable: every read falls back to the store (a real code path)."""
+
+    window_ms = SERIES_WINDOW_MS
 
     async def put_points(self, points: Sequence[PricePoint]) -> None:
         raise CacheError("down")

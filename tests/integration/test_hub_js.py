@@ -85,7 +85,7 @@ class Stream:
 
 
 async def run_node(
-    js_dir: Path, script: str, env: dict[str, str]
+    js_dir: Path, script: str, env: dict[str, str], timeout: float = 40.0
 ) -> tuple[list[dict[str, Any]], str]:
     """Run a node script to its end (bounded); its "@@" report lines and its whole stdout."""
     proc = await asyncio.create_subprocess_exec(
@@ -97,7 +97,7 @@ async def run_node(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), 40)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
         proc.kill()
         await proc.wait()

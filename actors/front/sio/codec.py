@@ -37,14 +37,16 @@ class EncodedEvent:
     `frame` is the whole WebSocket frame of the Engine.IO MESSAGE carrying it
     (`42["event",data]`); `packet` the Socket.IO packet text (`2["event",data]`, what
     `engineio.send` takes for polling clients), the same bytes as python-socketio's
-    `Packet(EVENT, [event, data]).encode()` (namespace '/', no id, no binary).
+    `Packet(EVENT, [event, data]).encode()` (namespace '/', no id, no binary). With an
+    `offset` (connection state recovery, `recovery`) it is the event's last argument:
+    `42["event",data,"offset"]`.
     """
 
     __slots__ = ("_body", "event", "frame")
 
-    def __init__(self, event: str, data: Any) -> None:
+    def __init__(self, event: str, data: Any, offset: str | None = None) -> None:
         self.event = event
-        self._body = _ENCODER.encode((event, data))
+        self._body = _ENCODER.encode((event, data) if offset is None else (event, data, offset))
         self.frame = text_frame(b"42" + self._body)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any
 
 import socketio
@@ -19,6 +19,8 @@ from actors.store.base import Store
 from actors.store.intervals import IntervalScheme
 
 NAMESPACE = "/"
+# prefix of the documented-dialect rooms of sockets that take offsets (connection recovery)
+OFFSET_ROOM = "~"
 
 
 class SymbolDirectory:
@@ -62,6 +64,7 @@ class HubContext:
         *,
         gate: ReadGate | None = None,
         connected: Callable[[str], bool] = lambda sid: True,
+        offsets: Container[str] = frozenset(),
     ) -> None:
         self.sio = sio
         self.fast = fast
@@ -70,6 +73,12 @@ class HubContext:
         self.scheme = scheme
         self.gate = gate or ReadGate(4)  # expensive reads (histories, initial_data)
         self.connected = connected  # re-checked after every await before state is kept
+        self.offsets = offsets  # sids of the sockets that take offsets (connection recovery)
+
+    def room_of(self, sid: str, symbol: str) -> str:
+        """The documented-dialect room of `symbol` for this socket: sockets that take offsets
+        share a room of their own, whose price_update is encoded with the offset."""
+        return OFFSET_ROOM + symbol if sid in self.offsets else symbol
 
     def eio_sid(self, sid: str) -> str | None:
         eio_sid: str | None = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)

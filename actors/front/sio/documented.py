@@ -1,7 +1,8 @@
 """The documented Socket.IO dialect (seed-spec.md "WebSocket Events"): per-symbol rooms.
 
 subscribe {symbol} → subscription_confirmed {symbol}, then historical_data {symbol, data}
-(the last 4 hours, oldest first); unsubscribe {symbol}; get_all_symbols → all_symbols;
+(the last 4 hours, oldest first; with `since` (epoch ms), the points after it within those 4
+hours: what a client that cannot use connection recovery missed); unsubscribe {symbol}; get_all_symbols → all_symbols;
 get_multiple_prices {symbols} → multiple_prices; get_interval_data and get_recent_intervals →
 interval_data {symbol, intervals}. A refused request gets `error` and changes nothing.
 """
@@ -17,6 +18,7 @@ from actors.front.sio.requests import (
     IntervalRequest,
     RecentIntervalsRequest,
     RequestError,
+    SubscribeRequest,
     SymbolRequest,
     SymbolsRequest,
     normalize_symbol,
@@ -24,6 +26,9 @@ from actors.front.sio.requests import (
     parse,
     parse_time_ms,
 )
+
+# a client clock this far ahead of ours still gets an answer (the points after our now: none)
+SINCE_SLACK_MS = 60_000
 
 
 class DocumentedDialect:
@@ -33,11 +38,17 @@ class DocumentedDialect:
         self.ctx = ctx
 
     async def subscribe(self, sid: str, payload: Any) -> None:
-        symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
-        await self.ctx.symbols.require([symbol])
+        request = parse(payload, SubscribeRequest)
+        symbol = normalize_symbol(request.symbol)
         end = self.ctx.now_ms()
+        start = end - SERIES_WINDOW_MS
+        if request.since is not None:
+            if request.since > end + SINCE_SLACK_MS:
+                raise RequestError(f"since {request.since} is in the future (now is {end})")
+            start = max(start, request.since + 1)  # what the client has not seen yet
+        await self.ctx.symbols.require([symbol])
         async with self.ctx.gate.slot():
-            points = await self.ctx.reader.series(symbol, end - SERIES_WINDOW_MS, end)
+            points = await self.ctx.reader.series(symbol, start, end)
         # Join the room only after the history is read: what the client gets first is the
         # confirmation and the history, then live updates.
         await self.ctx.send(sid, "subscription_confirmed", {"symbol": symbol})
@@ -47,13 +58,13 @@ class DocumentedDialect:
             {"symbol": symbol, "data": history_items(points, self.ctx.scheme)},
         )
         if self.ctx.connected(sid):  # it may have gone during the awaits above
-            await self.ctx.sio.enter_room(sid, symbol, namespace=NAMESPACE)
+            await self.ctx.sio.enter_room(sid, self.ctx.room_of(sid, symbol), namespace=NAMESPACE)
 
     async def unsubscribe(self, sid: str, payload: Any) -> None:
         symbol = normalize_symbol(parse(payload, SymbolRequest).symbol)
         await self.ctx.symbols.require([symbol])
         if self.ctx.connected(sid):
-            await self.ctx.sio.leave_room(sid, symbol, namespace=NAMESPACE)
+            await self.ctx.sio.leave_room(sid, self.ctx.room_of(sid, symbol), namespace=NAMESPACE)
 
     async def get_all_symbols(self, sid: str, payload: Any) -> None:
         names = await self.ctx.symbols.names()

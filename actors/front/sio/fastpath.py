@@ -179,15 +179,19 @@ class FastPath:
         transport.write(message.frame)
         return True
 
-    def behind(self, eio_sid: str) -> bool:
-        """Whether the client has more than REPLY_ALLOWANCE times the bound unread: it asks
-        and does not read its answers, so it gets no more (the caller disconnects it)."""
+    def unread(self, eio_sid: str) -> int:
+        """Bytes sent to the client and not yet taken by it (socket buffer, polling queue)."""
         conn = self.direct.get(eio_sid)
         queued = 0 if conn is None else conn.transport.get_write_buffer_size()
         sock = self.sio.eio.sockets.get(eio_sid)
         if sock is not None:
             queued += _queued_bytes(sock)
-        return queued > self.max_reply_buffer
+        return queued
+
+    def behind(self, eio_sid: str) -> bool:
+        """Whether the client has more than REPLY_ALLOWANCE times the bound unread: it asks
+        and does not read its answers, so it gets no more (the caller disconnects it)."""
+        return self.unread(eio_sid) > self.max_reply_buffer
 
     async def send_many(self, eio_sids: Iterable[str], message: EncodedEvent) -> int:
         """Deliver one encoded message to many clients; returns how many got it."""

@@ -6,6 +6,8 @@ fast path (`fastpath`). Documented dialect: `price_update {symbol, price, timest
 symbol's room at most once per `throttle` seconds per symbol. List dialect: one
 `price_update {updates, timestamp}` per socket every `list_period` seconds, encoded once per
 distinct subscription set; `interval_update` when a symbol's 4-hour interval closes.
+Sockets that opted in to connection state recovery (`recovery`) get their price_updates with
+the bus position as offset, and their missed ones after a reconnect.
 """
 
 from __future__ import annotations
@@ -13,19 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import socketio
 from aiohttp import web
 
 from actors import metrics
-from actors.bus.base import Bus, Subscription
+from actors.bus.base import Bus, Subscription, entry_key
 from actors.cache.reader import PriceReader
 from actors.config import Settings
 from actors.core.service import Service
 from actors.front.sio.codec import EncodedEvent
-from actors.front.sio.context import NAMESPACE, HubContext, SymbolDirectory
+from actors.front.sio.context import NAMESPACE, OFFSET_ROOM, HubContext, SymbolDirectory
 from actors.front.sio.dashboard import ListDialect
 from actors.front.sio.documented import DocumentedDialect
 from actors.front.sio.fastpath import FastPath
@@ -33,6 +34,15 @@ from actors.front.sio.guard import HandlerGuard
 from actors.front.sio.limits import ConnectionLimiter, ReadGate, RequestRate, SocketLimits
 from actors.front.sio.lists import ListSubscriptions
 from actors.front.sio.payloads import list_price_item, price_item
+from actors.front.sio.recovery import (
+    WHOLE,
+    ConnectionRecovery,
+    Position,
+    Pulse,
+    RecoveringServer,
+    format_position,
+)
+from actors.front.sio.sessions import MemorySessions, SessionStore
 from actors.messages import PricePoint
 from actors.store.base import Store, StoreError
 from actors.store.intervals import IntervalScheme
@@ -67,6 +77,7 @@ class BroadcastHub(Service):
         list_period: float = 1.0,
         interval_close_delay: float | None = None,
         limits: SocketLimits | None = None,
+        sessions: SessionStore | None = None,
         name: str = "hub",
     ) -> None:
         super().__init__(name)
@@ -87,7 +98,7 @@ class BroadcastHub(Service):
             else interval_close_delay
         )
         origins = settings.allowed_origins
-        self.sio = socketio.AsyncServer(
+        self.sio = RecoveringServer(
             async_mode="aiohttp",
             cors_allowed_origins="*" if "*" in origins else list(origins) or None,
             cors_credentials=True,
@@ -97,6 +108,24 @@ class BroadcastHub(Service):
         self.fast = FastPath(self.sio, max_buffer=self.limits.max_buffer_bytes)
         self.fast.install()
         self.lists = ListSubscriptions()
+        # the bus position of the last point the broadcast took (an offset for recovery)
+        self.position: Position = (0, 0, WHOLE)
+        self.advanced = Pulse()
+        self.recovery = ConnectionRecovery(
+            self.sio,
+            self.fast,
+            bus,
+            sessions or MemorySessions(),
+            self.lists,
+            window=settings.sio_recovery_seconds,
+            gap_ms=self._gap_ms,
+            position=lambda: self.position,
+            advanced=self.advanced,
+            spawn=self.spawn,
+            connected=self.is_connected,
+        )
+        self.sio.recovery = self.recovery
+        self.lists.offsets = self.recovery.pids
         self.connections = ConnectionLimiter(self.limits.per_ip, self.limits.total)
         self.ctx = HubContext(
             self.sio,
@@ -106,6 +135,7 @@ class BroadcastHub(Service):
             scheme,
             gate=ReadGate(self.limits.expensive_reads),
             connected=self.is_connected,
+            offsets=self.recovery.pids,
         )
         self.guard = HandlerGuard(self.ctx, RequestRate(self.limits.requests_per_second))
         self.documented = DocumentedDialect(self.ctx)
@@ -253,8 +283,10 @@ class BroadcastHub(Service):
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         self._connected[sid] = self.ctx.eio_sid(sid)
         metrics.SIO_CLIENTS.set(len(self._connected))
+        await self.recovery.on_connect(sid, auth)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        await self.recovery.on_disconnect(sid, reason)
         eio_sid = self._connected.pop(sid, None)
         self.lists.remove(sid)
         self.guard.forget(sid)
@@ -265,6 +297,7 @@ class BroadcastHub(Service):
     # lifecycle ----------------------------------------------------------
     async def on_start(self) -> None:
         subscription = await self.bus.tail()
+        self.position = (*entry_key(subscription.start), WHOLE)
         self.spawn(self._broadcast_loop(subscription), "broadcast")
         self.spawn(self._sweep_loop(), "sweep")
 
@@ -287,7 +320,7 @@ class BroadcastHub(Service):
                 self.fast.cork()
                 try:
                     if batch is not None:
-                        await self.on_points(batch.points)
+                        await self.on_points(batch.points, batch.entries)
                     await self.flush_due()
                 finally:
                     self.fast.uncork()
@@ -300,36 +333,52 @@ class BroadcastHub(Service):
             due = min(due, self._list_due)
         return min(0.5, max(0.0, due - time.monotonic()))
 
-    async def on_points(self, points: Iterable[PricePoint]) -> None:
-        """Take new points: broadcast each symbol's now if its throttle allows, else keep it."""
-        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+    async def on_points(
+        self, points: Sequence[PricePoint], entries: Sequence[tuple[str, int]] | None = None
+    ) -> None:
+        """Take new points: broadcast each symbol's now if its throttle allows, else keep it.
+        `entries` (bus entry id, point count) moves `position` along, point by point."""
         closed: list[tuple[str, int]] = []
-        now = time.monotonic()
-        for point in points:
-            symbol = point.symbol
-            known = self.latest.get(symbol)
-            if known is not None and known.ts >= point.ts:
-                continue
-            self.latest[symbol] = point
-            self._dirty.add(symbol)
-            start = self.ctx.scheme.start_of(point.ts)
-            previous = self._interval_of.get(symbol)
-            if previous is not None and start > previous:
-                closed.append((symbol, previous))
-            self._interval_of[symbol] = start
-            if symbol not in rooms:
-                continue
-            last_ts = self._last_ts.get(symbol)
-            if last_ts is None or point.ts >= last_ts + self._gap_ms:
-                self._pending.pop(symbol, None)  # superseded by a newer second
-                await self._emit_price(point, rooms[symbol].values())
-                self._last_sent[symbol], self._last_ts[symbol] = now, point.ts
-            else:
-                self._pending[symbol] = point
-                due = self._last_sent.get(symbol, 0.0) + self.throttle
-                self._next_due = min(self._next_due, due)
+        if entries is None:
+            for point in points:
+                await self._take(point, closed)
+        else:
+            index = 0
+            for entry_id, count in entries:
+                ms, seq = entry_key(entry_id)
+                for at in range(count):
+                    self.position = (ms, seq, at)
+                    await self._take(points[index], closed)
+                    index += 1
+        self.advanced.fire()
         if closed:
             self.spawn(self._intervals_closed(closed), "interval-close")
+
+    async def _take(self, point: PricePoint, closed: list[tuple[str, int]]) -> None:
+        symbol = point.symbol
+        known = self.latest.get(symbol)
+        if known is not None and known.ts >= point.ts:
+            return
+        self.latest[symbol] = point
+        self._dirty.add(symbol)
+        start = self.ctx.scheme.start_of(point.ts)
+        previous = self._interval_of.get(symbol)
+        if previous is not None and start > previous:
+            closed.append((symbol, previous))
+        self._interval_of[symbol] = start
+        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+        members, offset_members = rooms.get(symbol), rooms.get(OFFSET_ROOM + symbol)
+        if members is None and offset_members is None:
+            return
+        last_ts = self._last_ts.get(symbol)
+        if last_ts is None or point.ts >= last_ts + self._gap_ms:
+            self._pending.pop(symbol, None)  # superseded by a newer second
+            await self._emit_price(point, members, offset_members)
+            self._last_sent[symbol], self._last_ts[symbol] = time.monotonic(), point.ts
+        else:
+            self._pending[symbol] = point
+            due = self._last_sent.get(symbol, 0.0) + self.throttle
+            self._next_due = min(self._next_due, due)
 
     async def flush_due(self) -> None:
         """Send held points whose throttle has passed, and the list form when it is due."""
@@ -343,16 +392,29 @@ class BroadcastHub(Service):
                     next_due = min(next_due, due)
                     continue
                 del self._pending[symbol]
-                members = rooms.get(symbol)
-                if members:
-                    await self._emit_price(point, members.values())
+                members, offset_members = rooms.get(symbol), rooms.get(OFFSET_ROOM + symbol)
+                if members or offset_members:
+                    await self._emit_price(point, members, offset_members)
                     self._last_sent[symbol], self._last_ts[symbol] = now, point.ts
             self._next_due = next_due
         if self._dirty and now >= self._list_due:
             await self._emit_lists()
 
-    async def _emit_price(self, point: PricePoint, eio_sids: Iterable[str]) -> None:
-        sent = await self.fast.send_many(eio_sids, EncodedEvent("price_update", price_item(point)))
+    async def _emit_price(
+        self,
+        point: PricePoint,
+        members: dict[str, str] | None,
+        offset_members: dict[str, str] | None,
+    ) -> None:
+        """To a symbol's room, and with the current offset to its room of offset takers."""
+        item = price_item(point)
+        sent = 0
+        if members:
+            sent += await self.fast.send_many(members.values(), EncodedEvent("price_update", item))
+        if offset_members:
+            offset = format_position(self.position)
+            message = EncodedEvent("price_update", item, offset)
+            sent += await self.fast.send_many(offset_members.values(), message)
         self._price_emits.inc(sent)
         metrics.SIO_BROADCAST_LAG.observe(max(0.0, time.time() - point.ts / 1000))
 
@@ -366,8 +428,14 @@ class BroadcastHub(Service):
             updates = [
                 list_price_item(self.latest[s]) for s in sorted(group.symbols) if s in self.latest
             ]
-            message = EncodedEvent("price_update", {"updates": updates, "timestamp": now_ms})
-            sent = await self.fast.send_many(list(group.eio_sids.values()), message)
+            data = {"updates": updates, "timestamp": now_ms}
+            sent = 0
+            if group.eio_sids:
+                message = EncodedEvent("price_update", data)
+                sent += await self.fast.send_many(list(group.eio_sids.values()), message)
+            if group.offset_sids:
+                message = EncodedEvent("price_update", data, format_position(self.position))
+                sent += await self.fast.send_many(list(group.offset_sids.values()), message)
             self._price_emits.inc(sent)
 
     async def _intervals_closed(self, closed: list[tuple[str, int]]) -> None:

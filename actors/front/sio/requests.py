@@ -33,6 +33,14 @@ class SymbolRequest(msgspec.Struct, frozen=True):
     symbol: SymbolText
 
 
+class SubscribeRequest(msgspec.Struct, frozen=True):
+    """`{symbol, since?}`: documented subscribe; `since` (epoch ms) asks for the points after
+    it instead of the last 4 hours."""
+
+    symbol: SymbolText
+    since: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
 class SymbolsRequest(msgspec.Struct, frozen=True):
     """`{symbols: ["BTCUSDT", ...]}`: get_multiple_prices and the list dialect."""
 
