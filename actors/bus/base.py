@@ -83,10 +83,10 @@ class Bus(Protocol):
     async def tail(self) -> Tail: ...
 
     async def entries(
-        self, after: str, until: str, count: int
+        self, after: str, until: str, count: int, *, inclusive: bool = False
     ) -> list[tuple[str, list[PricePoint]]]:
-        """Up to `count` entries with `after` < id <= `until`, oldest first; raises EntriesGone
-        when an entry after `after` may be gone."""
+        """Up to `count` entries with `after` < id <= `until` (`after` <= id with `inclusive`),
+        oldest first; raises EntriesGone when one of them may be gone."""
 
     async def losses(self) -> dict[str, LossView]:
         """Per group that lost points: what it lost and what still awaits a backfill request."""

@@ -185,14 +185,16 @@ class MemoryBus:
             self._gone = history.popleft()[0]
 
     async def entries(
-        self, after: str, until: str, count: int
+        self, after: str, until: str, count: int, *, inclusive: bool = False
     ) -> list[tuple[str, list[PricePoint]]]:
-        """Kept entries with `after` < id <= `until` (EntriesGone if some may be dropped)."""
+        """Kept entries with `after` < id <= `until` (or `after` <= id); EntriesGone if one of
+        them was dropped."""
         low, high = entry_key(after), entry_key(until)
-        if low < self._gone:
+        if low < self._gone or (inclusive and low == self._gone):
             raise EntriesGone(f"entries after {after} are no longer kept")
         history = self._history
-        start = bisect.bisect_right(history, low, key=lambda item: item[0])
+        find = bisect.bisect_left if inclusive else bisect.bisect_right
+        start = find(history, low, key=lambda item: item[0])
         found: list[tuple[str, list[PricePoint]]] = []
         for index in range(start, len(history)):
             key, entry_id, points, _ = history[index]

@@ -407,18 +407,26 @@ class RedisBus:
         return RedisTailSubscription(self, text_of(last[0][0]) if last else "0-0")
 
     async def entries(
-        self, after: str, until: str, count: int
+        self, after: str, until: str, count: int, *, inclusive: bool = False
     ) -> list[tuple[str, list[PricePoint]]]:
-        """XRANGE (after, until]; EntriesGone when the stream deleted or trimmed an entry after
-        `after` (its `max-deleted-entry-id`, Redis >= 7) or does not exist."""
+        """XRANGE (after, until] (or [after, until]); EntriesGone when the stream may have trimmed or deleted an
+        entry after `after` (XINFO STREAM, Redis >= 7: trimming cuts the head, so that is when
+        entries went and the first one kept is past `after`) or does not exist."""
         try:
             info: dict[Any, Any] = dict(await self.client.xinfo_stream(self.stream))
         except ResponseError as exc:
             raise EntriesGone(f"no stream {self.stream}") from exc
-        deleted = info.get("max-deleted-entry-id") or info.get(b"max-deleted-entry-id")
-        if deleted is not None and entry_key(text_of(deleted)) > entry_key(after):
+        low = entry_key(after)
+        length = int(info.get("length", 0))
+        removed = int(info.get("entries-added", length)) > length
+        deleted = info.get("max-deleted-entry-id")
+        first = info.get("recorded-first-entry-id") or info.get("last-generated-id")
+        if (deleted is not None and entry_key(text_of(deleted)) > low) or (
+            removed and first is not None and entry_key(text_of(first)) > low
+        ):
             raise EntriesGone(f"entries after {after} were trimmed")
-        reply = await self.client.xrange(self.stream, min="(" + after, max=until, count=count)
+        start = after if inclusive else "(" + after
+        reply = await self.client.xrange(self.stream, min=start, max=until, count=count)
         found: list[tuple[str, list[PricePoint]]] = []
         for entry_id, fields in reply or []:
             decoded = decode_entry(fields)

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from actors import metrics
+from actors.bus.base import EntriesGone
 from actors.bus.redis import BusUnavailable, RedisBus
 from actors.messages import PricePoint
 from tests.conftest import RedisHandle
@@ -303,3 +304,37 @@ async def _pings(client: aioredis.Redis) -> bool:
         return bool(await client.ping())
     except Exception:
         return False
+
+
+async def test_tail_batches_name_their_entries_and_entries_reads_them_again(
+    bus: RedisBus,
+) -> None:
+    tail = await bus.tail()
+    sent = points(10)  # 7 points per entry: two entries
+    await bus.publish(sent)
+    got = await tail.read(2.0)
+    assert got is not None and got.points == sent and got.entries is not None
+    assert [count for _, count in got.entries] == [7, 3]
+    ids = [entry_id for entry_id, _ in got.entries]
+    again = await bus.entries(tail.start, ids[-1], 10)
+    assert [entry_id for entry_id, _ in again] == ids
+    assert [p for _, entry in again for p in entry] == sent
+    assert [entry_id for entry_id, _ in await bus.entries(ids[0], ids[-1], 10)] == ids[1:]
+
+
+async def test_entries_trimmed_away_are_reported_gone(bus: RedisBus, redis: RedisHandle) -> None:
+    tail = await bus.tail()
+    await bus.publish(points(21))  # three entries
+    got = await tail.read(2.0)
+    assert got is not None and got.entries is not None
+    ids = [entry_id for entry_id, _ in got.entries]
+    await redis.client.xtrim(bus.stream, maxlen=2, approximate=False)  # the first went
+    for after in (tail.start, ids[0]):
+        with pytest.raises(EntriesGone):
+            await bus.entries(after, ids[-1], 10)
+    kept = await bus.entries(ids[1], ids[-1], 10)
+    assert [entry_id for entry_id, _ in kept] == ids[2:]
+    kept = await bus.entries(ids[1], ids[-1], 10, inclusive=True)
+    assert [entry_id for entry_id, _ in kept] == ids[1:]
+    with pytest.raises(EntriesGone):  # the first entry itself went
+        await bus.entries(ids[0], ids[-1], 10, inclusive=True)

@@ -285,3 +285,35 @@ async def test_a_polling_client_that_stops_polling_is_bounded(hub_env: HubEnv) -
             _async(lambda: metrics.SIO_DROPPED._value.get() > dropped), what="drops to be counted"
         )
         assert hub_env.hub.sio.eio.sockets[sid].queue.nbytes <= 300 + 200
+
+
+async def test_subscribe_since_sends_only_the_points_after_it(hub_env: HubEnv) -> None:
+    now = now_ms()
+    stored = [point("BTCUSDT", now - k * 60_000, float(k)) for k in (300, 30, 20, 10, 1)]
+    await hub_env.store.write_points(stored)
+    client = await hub_env.client()
+    await client.sio.emit("subscribe", {"symbol": "BTCUSDT", "since": now - 20 * 60_000})
+    [history] = await client.next("historical_data")
+    assert [item["price"] for item in history["data"]] == [10.0, 1.0]  # after it, not at it
+    await client.sio.emit("subscribe", {"symbol": "ETHUSDT", "since": 0})  # capped at 4 h
+    await client.next("historical_data", 2)
+    await hub_env.publish(point("BTCUSDT", now + 1000, 5.0))
+    [update] = await client.next("price_update")
+    assert update["price"] == 5.0
+    assert client.order.index("historical_data") < client.order.index("price_update")
+
+
+@pytest.mark.parametrize(
+    "since", [-1, "yesterday", 1.5, True, None, [1]], ids=lambda v: f"since={v!r}"
+)
+async def test_subscribe_with_a_bad_since_is_an_error(hub_env: HubEnv, since: object) -> None:
+    client = await hub_env.client()
+    payload = {"symbol": "BTCUSDT", "since": since}
+    if since is None:
+        payload["since"] = now_ms() + 3_600_000  # in the future
+    await client.call("subscribe", payload)
+    [error] = await client.next("error")
+    assert error["event"] == "subscribe" and "since" in error["message"]
+    assert "subscription_confirmed" not in client.order
+    rooms = hub_env.hub.sio.manager.rooms.get("/", {})
+    assert "BTCUSDT" not in rooms

@@ -4,17 +4,14 @@ websocket-only, with no sticky sessions between them."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 
 import aiohttp
 import pytest
 import socketio
 
-from tests.helpers import eventually, free_port
-from tests.integration.tree_support import Tree, metrics_base, shared_tree, tree_symbols
+from tests.helpers import eventually
+from tests.integration.tree_support import Tree, extra_front, shared_tree, tree_symbols
 
 __all__ = ["shared_tree"]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -23,26 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 @pytest.fixture
 def second_front(shared_tree: Tree) -> Iterator[str]:
     """`binance-stats actor front` once more, on its own HTTP and metrics ports."""
-    port = free_port()
-    env = {**shared_tree.env, "PORT": str(port), "METRICS_BASE_PORT": str(metrics_base(0))}
-    log = (shared_tree.root / "logs" / "front-2.log").open("wb")
-    proc = subprocess.Popen(
-        ["binance-stats", "actor", "front"],
-        env=env,
-        cwd=shared_tree.root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
+    with extra_front(shared_tree) as url:
+        yield url
 
 
 class Watcher:

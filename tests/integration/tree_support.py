@@ -355,6 +355,32 @@ def running_tree(
         tree.stop()
 
 
+@contextlib.contextmanager
+def extra_front(tree: Tree, name: str = "front-2", **env: str) -> Iterator[str]:
+    """`binance-stats actor front` once more beside the tree's, on its own HTTP and metrics
+    ports (`env` overrides the tree's variables); yields its URL."""
+    port = free_port()
+    environ = {**tree.env, "PORT": str(port), "METRICS_BASE_PORT": str(metrics_base(0)), **env}
+    log = (tree.root / "logs" / f"{name}.log").open("wb")
+    proc = subprocess.Popen(
+        ["binance-stats", "actor", "front"],
+        env=environ,
+        cwd=tree.root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def shared_tree(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Tree]:
     """One tree for the tests that only watch it (several fronts, Prometheus)."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from actors import metrics
+from actors.bus.base import EntriesGone, entry_key
 from actors.bus.memory import MemoryBus, batch_bytes
 from actors.messages import PricePoint
 
@@ -89,3 +92,37 @@ async def test_a_reader_waiting_on_an_empty_group_wakes_on_publish() -> None:
     await bus.publish(points(1))
     batch = await asyncio.wait_for(reading, 1.0)
     assert batch is not None and batch.points == points(1)
+
+
+async def test_entries_have_increasing_ids_and_are_read_again() -> None:
+    bus = MemoryBus(history_seconds=60)
+    tail = await bus.tail()
+    start = tail.start
+    for n in (1, 2, 3):
+        await bus.publish(points(n))
+    batches = [await tail.read(0) for _ in range(3)]
+    ids = [b.entries[0][0] for b in batches if b is not None and b.entries]
+    assert [entry_key(i) for i in ids] == sorted({entry_key(i) for i in ids})
+    assert [b.entries[0][1] for b in batches if b is not None and b.entries] == [1, 2, 3]
+    assert [len(p) for _, p in await bus.entries(start, ids[-1], 10)] == [1, 2, 3]
+    assert [i for i, _ in await bus.entries(ids[0], ids[-1], 10)] == ids[1:]
+    assert [i for i, _ in await bus.entries(start, ids[-1], 2)] == ids[:2]  # count
+    assert await bus.entries(ids[-1], ids[-1], 10) == []
+
+
+async def test_entries_past_the_history_are_gone() -> None:
+    bus = MemoryBus(history_seconds=60, max_history=2)
+    tail = await bus.tail()
+    for n in (1, 2, 3):
+        await bus.publish(points(n))
+    ids = []
+    for _ in range(3):
+        batch = await tail.read(0)
+        assert batch is not None and batch.entries
+        ids.append(batch.entries[0][0])
+    with pytest.raises(EntriesGone):  # the first entry went
+        await bus.entries(tail.start, ids[-1], 10)
+    assert [len(p) for _, p in await bus.entries(ids[0], ids[-1], 10)] == [2, 3]
+    assert [len(p) for _, p in await bus.entries(ids[1], ids[-1], 10, inclusive=True)] == [2, 3]
+    with pytest.raises(EntriesGone):  # the first entry itself went
+        await bus.entries(ids[0], ids[-1], 10, inclusive=True)

@@ -54,18 +54,13 @@ def format_position(position: Position) -> str:
 
 def parse_offset(text: str) -> Position:
     """An offset as a position; ValueError when it is not one of ours."""
-    entry, _, index = text.partition(":")
+    entry, colon, index = text.partition(":")
     ms, seq = entry_key(entry)
-    if not index:
+    if not colon:
         return ms, seq, WHOLE
     if not index.isdigit():
         raise ValueError(f"not an offset: {text!r}")
     return ms, seq, int(index)
-
-
-def _entry_before(ms: int, seq: int) -> str:
-    """The largest entry id below `ms-seq` (so an exclusive range starts at `ms-seq` itself)."""
-    return f"{ms}-{seq - 1}" if seq > 0 else f"{ms - 1}-18446744073709551615"
 
 
 class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -199,7 +194,8 @@ class ConnectionRecovery:
         if position[0] < time.time() * 1000 - self.window * 1000:
             return None  # older than the window: what it missed may be gone
         try:  # the bus still holds everything after it?
-            await self.bus.entries(_entry_before(position[0], position[1]), "0-0", 1)
+            partial = position[2] < WHOLE
+            await self.bus.entries(f"{position[0]}-{position[1]}", "0-0", 1, inclusive=partial)
         except EntriesGone:
             return None
         return _Plan(state, position)
@@ -280,9 +276,9 @@ class ConnectionRecovery:
         self, eio_sid: str, replay: _Replay, position: Position, target: Position
     ) -> Position:
         ms, seq, index = position
-        after = f"{ms}-{seq}" if index >= WHOLE else _entry_before(ms, seq)
         end = f"{target[0]}-{target[1]}"
-        entries = await self.bus.entries(after, end, PAGE)
+        # a partly sent entry is read again (its points up to `index` are skipped below)
+        entries = await self.bus.entries(f"{ms}-{seq}", end, PAGE, inclusive=index < WHOLE)
         for entry_id, points in entries:
             key = entry_key(entry_id)
             for at, point in enumerate(points):
