@@ -325,7 +325,7 @@ class RedisBus:
         read_count: int = 64,
         claim_idle: float = 30.0,
         max_behind: float = 30.0,
-        keep_seconds: float = 30.0,
+        keep_seconds: float | None = None,
         publish_timeout: float = 30.0,
         backoff_cap: float = 5.0,
         owns_client: bool = False,
@@ -337,7 +337,8 @@ class RedisBus:
             self,
             int(max_mb * 1024 * 1024),
             every=trim_every,
-            keep_seconds=max(max_behind, keep_seconds),
+            # the fronts tail up to `max_behind`; Socket.IO recovery replays `keep_seconds`
+            keep_seconds=max_behind if keep_seconds is None else max(max_behind, keep_seconds),
         )
         self.points_per_entry = points_per_entry
         self.read_count = read_count
