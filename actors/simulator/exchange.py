@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
@@ -187,6 +188,11 @@ class ExchangeSimulator:
         if ticks is None or state is None:
             return None
         return float(frames.decimal_text(ticks, state.listing.price_decimals))
+
+    @property
+    def rest_requests(self) -> Counter[str]:
+        """REST requests received so far by endpoint (`klines`, `exchangeInfo`, ...)."""
+        return self._rest.served
 
     def activity_of(self, symbol: str) -> float:
         """The chance that `symbol` trades in a given second under the activity profile."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -113,6 +114,7 @@ class RestApi:
         self.market = market
         self.budget = budget
         self.refusing = refusing
+        self.served: Counter[str] = Counter()  # requests by path tail ("klines"), refused too
         self._info = exchange_info.Catalogue(
             [state.listing for state in market.states], budget.limit
         )
@@ -139,6 +141,7 @@ class RestApi:
         now = time.time()
         if not request.path.startswith("/api/"):
             return await handler(request)
+        self.served[request.path.rsplit("/", 1)[-1]] += 1
         if self.refusing():
             response: web.StreamResponse = _json(
                 {"code": -1000, "msg": "Service unavailable."}, 503

@@ -51,10 +51,12 @@ class ConnectionAttempts:
         self.limit = limit
         self.window = window
         self.refused = 0
+        self.total = 0  # every handshake attempt so far
         self._seen: dict[str, deque[float]] = {}
 
     def admit(self, ip: str, now: float) -> bool:
         """Count an attempt from `ip`; False when it is over the limit (refused, still counted)."""
+        self.total += 1
         seen = self._seen.setdefault(ip, deque())
         while seen and seen[0] <= now - self.window:
             seen.popleft()

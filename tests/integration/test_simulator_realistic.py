@@ -158,7 +158,7 @@ async def test_connection_attempts_over_the_limit_get_429_on_the_handshake() -> 
         assert refused.value.status == 429
         assert refused.value.headers is not None
         assert 1 <= int(refused.value.headers["Retry-After"]) <= 300
-        assert sim.connection_attempts.refused == 1
+        assert sim.connection_attempts.refused == 1 and sim.connection_attempts.total == 5
 
 
 async def test_rest_weights_429_then_418_ban_for_a_client_that_keeps_asking() -> None:
@@ -171,6 +171,7 @@ async def test_rest_weights_429_then_418_ban_for_a_client_that_keeps_asking() ->
         if int(headers["X-MBX-USED-WEIGHT-1M"]) < first:
             pytest.skip("crossed a minute boundary")  # pragma: no cover
         assert first == 2 and int(headers["X-MBX-USED-WEIGHT-1M"]) == 22
+        assert sim.rest_requests == {"klines": 1, "exchangeInfo": 1}
         statuses = []
         for _ in range(5):
             status, body, headers = await _get(sim, "/api/v3/exchangeInfo")
