@@ -200,10 +200,16 @@ class ExchangeSimulator:
 
     # listings ------------------------------------------------------------
     def list_symbol(self, symbol: str, price: float = 1.0, activity: float = 0.5) -> None:
-        """List a new TRADING spot USDT pair now: in exchangeInfo at once, trading from now."""
+        """List a TRADING spot USDT pair now (a new one, or a delisted one again, its price walk
+        resuming where it stopped): in exchangeInfo at once, trading from now."""
         if not 0.0 < activity <= 1.0:
             raise ValueError("activity must be within (0, 1]")
-        state = self.market.add_listing(new_usdt_listing(symbol, price), activity, _now_ms())
+        state = self.market.by_symbol.get(symbol)
+        if state is not None and not state.listing.trading:
+            relisted = dataclasses.replace(state.listing, status="TRADING")
+            self.market.set_listing(state, relisted, _now_ms())
+        else:
+            state = self.market.add_listing(new_usdt_listing(symbol, price), activity, _now_ms())
         self._rest.refresh(state)
         self.hub.on_listing(state)
         self._restart_clock()

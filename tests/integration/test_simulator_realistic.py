@@ -124,6 +124,12 @@ async def test_listing_and_delisting_on_request() -> None:
             assert trailing <= 2
         status, rows, _ = await _get(sim, "/api/v3/klines", symbol="NEWUSDT", interval="1s")
         assert status == 200 and any(row[8] > 0 for row in rows)  # history stays
+        sim.list_symbol("NEWUSDT")  # listed again: trading resumes
+        _, info, _ = await _get(sim, "/api/v3/exchangeInfo", symbol="NEWUSDT")
+        assert info["symbols"][0]["status"] == "TRADING" and "NEWUSDT" in sim.usdt_symbols()
+        async with connect(f"{sim.ws_url}/ws/newusdt@miniTicker") as client:
+            (again,) = await client.data(1, timeout=5)
+        assert again["s"] == "NEWUSDT"
 
 
 @pytest.mark.parametrize(
