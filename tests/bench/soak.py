@@ -339,6 +339,8 @@ def bounded(plan: Plan, samples: list[Sample]) -> list[str]:
                 f"used_memory {s.redis_used_mb:.1f} MB (cache window of {window_points:,} points "
                 f"and the bus stream, {s.stream_len or 0:,} entries)"
             )
+        if name == "simulator":
+            parts.append("the test's exchange: 1 s bars of every symbol, kept 6 h (~45 MB/h)")
         if s.sio_clients is not None and name in ("front", "embedded"):
             parts.append(f"{s.sio_clients:.0f} Socket.IO clients connected")
         if parts:
