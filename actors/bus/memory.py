@@ -44,7 +44,7 @@ class _GroupSubscription:
     """At-least-once within the process: unacked batches are delivered again after `group()`.
 
     Unread batches wait in a buffer of at most `max_bytes` (by `batch_bytes`); past it the
-    oldest unread batches are dropped and recorded in `ledger` (counted, logged, handed to the
+    oldest unread batches are dropped, down to 90% of it, and recorded in `ledger` (counted, logged, handed to the
     writer)."""
 
     def __init__(self, name: str, max_bytes: int) -> None:
@@ -64,8 +64,9 @@ class _GroupSubscription:
         self.queue.append(batch)
         self.queued_bytes += batch_bytes(batch)
         if self.queued_bytes > self.max_bytes and len(self.queue) > 1:
-            lost = Loss()
-            while self.queued_bytes > self.max_bytes and len(self.queue) > 1:
+            # down to 90%: a stalled group drops (and records) in chunks, not every publish
+            lost, keep = Loss(), self.max_bytes * 0.9
+            while self.queued_bytes > keep and len(self.queue) > 1:
                 dropped = self.queue.popleft()
                 self.queued_bytes -= batch_bytes(dropped)
                 lost.add(dropped.points)

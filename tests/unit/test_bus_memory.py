@@ -70,7 +70,7 @@ async def test_a_stalled_group_never_blocks_the_publisher_or_the_others() -> Non
         await live.ack(batch)
     assert got == sent
     assert await live.take_losses() is None
-    assert bound - batch_bytes(stalled.queue[0]) < stalled.queued_bytes <= bound
+    assert 0.9 * bound - batch_bytes(stalled.queue[0]) < stalled.queued_bytes <= bound
     kept = [p for batch in stalled.queue for p in batch.points]
     assert kept == sent[-len(kept) :]
     loss = await stalled.take_losses()
