@@ -17,6 +17,7 @@ import pytest
 
 from actors import metrics
 from actors.bus.memory import MemoryBus
+from actors.feed.protocol import stream_name
 from actors.feed.reader import FeedReader
 from actors.feed.rest_gate import RestGate
 from actors.feed.status import FeedStatusBoard
@@ -235,3 +236,27 @@ async def test_a_zombie_connection_is_replaced_within_ten_seconds(feed: FeedFact
     took = time.monotonic() - stalled
     f.sim.stall_data = False
     assert took <= 10.0, took
+
+
+async def test_a_stream_the_exchange_rejects_is_dropped_and_the_rest_keep_flowing(
+    feed: FeedFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    def busiest(sim: ExchangeSimulator, listed: list[NewSymbol]) -> list[NewSymbol]:
+        return sorted(listed, key=lambda s: -sim.activity_of(s.symbol))[:3]
+
+    f = await feed(30, only=busiest)
+    reader = f.readers[0]
+    await eventually(lambda: connected(f), timeout=10, what="connected")
+    [conn] = reader.connections
+    extra = next(s for s in f.sim.usdt_symbols() if s not in f.symbols)
+    caplog.set_level("WARNING", logger="actors")
+    # one SUBSCRIBE holding a name the exchange refuses: the exchange rejects the whole batch
+    conn.add({"bad$name@miniTicker": "BADUSDT", stream_name(extra): extra})
+
+    async def flowing() -> bool:
+        return extra in reader.decoder.last_second
+
+    await eventually(flowing, timeout=10, what=f"{extra} flowing after the retry")
+    assert conn.rejected == {"bad$name@miniTicker"} and conn.connected
+    rejected = [r.message for r in caplog.records if "rejected stream" in r.message]
+    assert len(rejected) == 1 and "bad$name@miniTicker" in rejected[0]
