@@ -124,6 +124,7 @@ class Settings:
     sio_recovery_seconds: float = 120.0
     price_data_max_points: int = 10_000
     registrations_per_ip_hour: int = 10
+    registrations_per_minute: int = 60
     login_max_failures: int = 10
 
     @property
@@ -345,6 +346,9 @@ class _Reader:
             sio_recovery_seconds=self.float_in("SIO_RECOVERY_SECONDS", 120.0, 0, 3600),
             price_data_max_points=self.int_in("PRICE_DATA_MAX_POINTS", 10_000, 1, 10_000_000),
             registrations_per_ip_hour=self.int_in("REGISTRATIONS_PER_IP_HOUR", 10, 1, 1_000_000),
+            registrations_per_minute=self.int_in(
+                "REGISTRATIONS_PER_MINUTE", 60, 1, 1_000_000
+            ),
             login_max_failures=self.int_in("LOGIN_MAX_FAILURES", 10, 1, 1_000_000),
         )
 

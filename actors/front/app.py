@@ -132,7 +132,10 @@ def _wire_rest(app: web.Application, settings: Settings, deps: FrontDeps) -> lis
     hasher = PasswordHasher(settings.bcrypt_salt_rounds)
     tokens = TokenService.from_settings(settings)
     limiter = LoginLimiter(per_pair=Limit(settings.login_max_failures, 15 * 60))
-    registrations = RegistrationLimiter(Limit(settings.registrations_per_ip_hour, 3600))
+    registrations = RegistrationLimiter(
+        Limit(settings.registrations_per_ip_hour, 3600),
+        Limit(settings.registrations_per_minute, 60),
+    )
     app[LIMITER] = limiter
     guard = Guard(tokens, deps.store)
 

@@ -10,6 +10,9 @@ token dies with the privileges it carried (docs/security.md §2).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,13 +54,23 @@ class HasherBusy(ApiError):
         super().__init__(503, message, [ErrorSource("", message)], {"Retry-After": "1"})
 
 
+def _lower_priority() -> None:
+    """bcrypt threads run at the lowest CPU priority (nice 19): on a busy machine the event
+    loop's thread, which serves every socket, is scheduled first, and bcrypt gets what is left.
+    bcrypt releases the GIL, so the loop is never held by it."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 class _Lane:
     """One share of the bcrypt work: its own threads and its own bound on waiting work."""
 
     def __init__(self, name: str, workers: int, max_pending: int) -> None:
         self.max_pending = max_pending
         self.pending = 0
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bcrypt-{name}")
+        self.pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"bcrypt-{name}", initializer=_lower_priority
+        )
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
         if self.pending >= self.max_pending:
@@ -82,7 +95,7 @@ class PasswordHasher:
     def __init__(
         self,
         rounds: int,
-        workers: int = 2,
+        workers: int = 1,
         max_pending: int = 64,
         *,
         hash_workers: int = 1,

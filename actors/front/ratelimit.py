@@ -142,25 +142,30 @@ class LoginLimiter:
 
 
 class RegistrationLimiter:
-    """Registrations per client IP: at most `limit.attempts` per window, each counted when it
-    starts (a failed one too: it cost a bcrypt hash)."""
+    """Registrations per client IP (`limit`) and in all (`overall`, which bounds the bcrypt work
+    a flood from many addresses can cause); each counted when it starts (a failed one too: it
+    cost a bcrypt hash)."""
 
     def __init__(
         self,
         limit: Limit = Limit(10, 3600),
+        overall: Limit = Limit(60, 60),
         max_keys: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.window = SlidingWindow(limit, max_keys, clock)
+        self.overall = SlidingWindow(overall, 1, clock)
 
     def begin(self, ip: str) -> int:
         """0 and the attempt is counted; else the whole seconds to wait."""
-        wait = self.window.retry_after(ip)
+        wait = max(self.window.retry_after(ip), self.overall.retry_after(""))
         if wait > 0:
             return max(1, math.ceil(wait))
         self.window.record(ip)
+        self.overall.record("")
         return 0
 
     def withdraw(self, ip: str) -> None:
         """The attempt was refused before any work (bad input): it does not count."""
         self.window.forget_one(ip)
+        self.overall.forget_one("")

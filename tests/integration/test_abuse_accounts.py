@@ -156,7 +156,8 @@ async def test_a_registration_flood_never_refuses_a_login(
         )
         registrations, logins = results[:70], results[70:]
         assert logins == [200] * 5
-        assert set(registrations) <= {201, 503}  # the registration lane sheds its own excess
+        # the registration lane sheds its own excess (503), the overall rate the rest (429)
+        assert set(registrations) <= {201, 429, 503}
 
 
 async def test_registrations_are_limited_per_address(

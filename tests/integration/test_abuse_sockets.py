@@ -110,6 +110,8 @@ async def test_a_polling_client_that_never_polls_holds_bounded_bytes(hub: HubEnv
         assert metrics.SIO_LIMIT_DISCONNECTS.labels("output")._value.get() > disconnects
         assert hub.hub.fast.queued_bytes() < BUFFER
         assert hub.hub.stats()["activeSubscriptions"] == 0
+        # and its address may not come straight back (that is how the flood would go on)
+        assert await RawPolling(session, hub.url).open() == 401
 
 
 async def test_broadcasts_to_a_client_that_stops_polling_are_dropped_by_bytes(hub: HubEnv) -> None:
@@ -149,7 +151,11 @@ async def test_connections_are_limited_per_address_and_in_all(
                 _async(lambda: env.hub.connections.from_address("127.0.0.2") == 4),
                 what="the closed session to be released",
             )
-            assert await RawPolling(crowd, env.url).open() == 200
+
+            async def reconnected() -> bool:  # new sessions refill at 5 per 10 s
+                return await RawPolling(crowd, env.url).open() == 200
+
+            await eventually(reconnected, timeout=5, interval=0.2, what="a new session")
     finally:
         await stop_hub(env)
 

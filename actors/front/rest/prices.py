@@ -11,7 +11,7 @@ import time
 from aiohttp import web
 
 from actors.cache.reader import PriceReader
-from actors.front.errors import ApiError, envelope
+from actors.front.errors import ApiError, ErrorSource, envelope
 from actors.front.rest.common import Endpoint, read_query
 from actors.front.rest.memo import SharedRecent
 from actors.front.schemas import (
@@ -23,6 +23,7 @@ from actors.front.schemas import (
     parse_time,
     resolve_range,
 )
+from actors.front.sio.limits import ReadGate, ServerBusy
 from actors.messages import IntervalAggregate, PricePoint, Stats24h
 from actors.store.base import Store
 from actors.store.intervals import IntervalScheme
@@ -45,6 +46,8 @@ class PricesApi:
     ) -> None:
         self.store = store
         self.max_points = max_points
+        # long ranges are the expensive answers: they share a budget of the loop's time
+        self.gate = ReadGate(concurrent=2, budget=0.1)
         self.reader = reader
         self.scheme = scheme
         # Dashboards poll the 24 h figures; one store fold serves every poll of a short window.
@@ -103,7 +106,7 @@ class PricesApi:
                 tag,
                 query=PriceRangeQuery,
                 data=list[PriceItem],
-                errors=(400, 404),
+                errors=(400, 404, 503),
                 description="Oldest first; the last hour by default, at most 24 hours, and at "
                 "most `limit` points (PRICE_DATA_MAX_POINTS by default and at most).",
             ),
@@ -139,6 +142,18 @@ class PricesApi:
         start, hour = self.scheme.tag(point.ts)
         return PriceItem(point.symbol, point.price, point.ts, start, hour)
 
+    def items(self, points: list[PricePoint]) -> list[PriceItem]:
+        """Ordered points, tagged once per interval rather than once per point."""
+        items: list[PriceItem] = []
+        start = end = hour = -1
+        for point in points:
+            ts = point.ts
+            if not start <= ts < end:
+                start, hour = self.scheme.tag(ts)
+                end = self.scheme.end_of(start)
+            items.append(PriceItem(point.symbol, point.price, ts, start, hour))
+        return items
+
     async def _known(self, raw: str, path: str = "symbol") -> str:
         symbol = raw.strip().upper()
         if not symbol.isalnum() or await self.store.get_symbol_by_name(symbol) is None:
@@ -156,8 +171,13 @@ class PricesApi:
         if query.limit is not None and query.limit > self.max_points:
             raise ApiError.field(400, "limit", f"limit must be at most {self.max_points}")
         symbol = await self._known(request.match_info["symbol"])
-        points = await self.reader.series(symbol, start, end, query.limit or self.max_points)
-        return envelope([self.item(p) for p in points], "Price data retrieved successfully")
+        try:
+            async with self.gate.slot():
+                points = await self.reader.series(symbol, start, end, query.limit or self.max_points)
+                return envelope(self.items(points), "Price data retrieved successfully")
+        except ServerBusy as exc:
+            message = str(exc)
+            raise ApiError(503, message, [ErrorSource("", message)], {"Retry-After": "1"}) from None
 
     async def latest(self, request: web.Request) -> web.Response:
         symbol = await self._known(request.match_info["symbol"])

@@ -42,13 +42,18 @@ class EncodedEvent:
     `42["event",data,"offset"]`.
     """
 
-    __slots__ = ("_body", "event", "frame")
+    __slots__ = ("_body", "_packet", "event", "frame")
 
     def __init__(self, event: str, data: Any, offset: str | None = None) -> None:
         self.event = event
         self._body = _ENCODER.encode((event, data) if offset is None else (event, data, offset))
         self.frame = text_frame(b"42" + self._body)
+        self._packet: str | None = None
 
     @property
     def packet(self) -> str:
-        return "2" + self._body.decode()
+        # built once: every polling client's queue then holds the same string, so a large
+        # answer waiting for many clients costs its size once (docs/security.md §4)
+        if self._packet is None:
+            self._packet = "2" + self._body.decode()
+        return self._packet

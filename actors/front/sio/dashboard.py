@@ -83,22 +83,21 @@ class ListDialect:
         await self.ctx.symbols.require([symbol])
         now = self.ctx.now_ms()
         start, hour = self.ctx.scheme.tag(now)
-        async with self.ctx.gate.slot():
+        async with self.ctx.gate.slot():  # reading and encoding are the expensive part
             points = await self.ctx.reader.series(symbol, start, now)
             if not points:
                 points = await self.ctx.reader.series(symbol, now - HOUR_MS, now)
-        data = history_items(points, self.ctx.scheme)
-        await self.ctx.send(
-            sid,
-            "historical_data",
-            {
-                "symbol": symbol,
-                "intervalHour": hour,
-                "intervalStartTime": start,
-                "data": data,
-                "timestamp": now,
-            },
-        )
+            answer = EncodedEvent(
+                "historical_data",
+                {
+                    "symbol": symbol,
+                    "intervalHour": hour,
+                    "intervalStartTime": start,
+                    "data": history_items(points, self.ctx.scheme),
+                    "timestamp": now,
+                },
+            )
+        await self.ctx.send_encoded(sid, answer)
 
     async def _initial_data(self, symbols: frozenset[str]) -> EncodedEvent:
         """initial_data for `symbols`, built and encoded once for every socket asking for the
@@ -134,13 +133,13 @@ class ListDialect:
         for symbol, (expires, _) in list(self._items.items()):
             if expires < now_mono:
                 del self._items[symbol]
-        have = {symbol: self._items[symbol][1] for symbol in symbols if symbol in self._items}
-        missing = [symbol for symbol in symbols if symbol not in have]
-        if missing:
-            async with self.ctx.gate.slot():
+        async with self.ctx.gate.slot():
+            have = {symbol: self._items[symbol][1] for symbol in symbols if symbol in self._items}
+            missing = [symbol for symbol in symbols if symbol not in have]
+            if missing:
                 have.update(await self._read_items(missing))
-        items = [have[symbol] for symbol in symbols]
-        return EncodedEvent("initial_data", {"data": items, "timestamp": self.ctx.now_ms()})
+            items = [have[symbol] for symbol in symbols]
+            return EncodedEvent("initial_data", {"data": items, "timestamp": self.ctx.now_ms()})
 
     async def _read_items(self, symbols: list[str]) -> dict[str, InitialItem]:
         reader = self.ctx.reader

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.cache.base import SERIES_WINDOW_MS
+from actors.front.sio.codec import EncodedEvent
 from actors.front.sio.context import NAMESPACE, HubContext
 from actors.front.sio.payloads import history_items, price_item
 from actors.front.sio.requests import (
@@ -47,16 +48,16 @@ class DocumentedDialect:
                 raise RequestError(f"since {request.since} is in the future (now is {end})")
             start = max(start, request.since + 1)  # what the client has not seen yet
         await self.ctx.symbols.require([symbol])
-        async with self.ctx.gate.slot():
+        async with self.ctx.gate.slot():  # reading and encoding are the expensive part
             points = await self.ctx.reader.series(symbol, start, end)
+            history = EncodedEvent(
+                "historical_data",
+                {"symbol": symbol, "data": history_items(points, self.ctx.scheme)},
+            )
         # Join the room only after the history is read: what the client gets first is the
         # confirmation and the history, then live updates.
         await self.ctx.send(sid, "subscription_confirmed", {"symbol": symbol})
-        await self.ctx.send(
-            sid,
-            "historical_data",
-            {"symbol": symbol, "data": history_items(points, self.ctx.scheme)},
-        )
+        await self.ctx.send_encoded(sid, history)
         if self.ctx.connected(sid):  # it may have gone during the awaits above
             await self.ctx.sio.enter_room(sid, self.ctx.room_of(sid, symbol), namespace=NAMESPACE)
 

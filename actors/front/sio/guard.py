@@ -29,9 +29,15 @@ DISCONNECT_AFTER_REFUSALS = 3
 class HandlerGuard:
     """Wraps the hub's event handlers with the per-socket rate and the error answer."""
 
-    def __init__(self, ctx: HubContext, rate: RequestRate) -> None:
+    def __init__(
+        self,
+        ctx: HubContext,
+        rate: RequestRate,
+        on_limit: Callable[[str], None] = lambda eio_sid: None,
+    ) -> None:
         self.ctx = ctx
         self.rate = rate
+        self.on_limit = on_limit  # told the engine.io sid of a socket a limit disconnects
         self._refused: dict[str, int] = {}
 
     def forget(self, sid: str) -> None:
@@ -49,6 +55,7 @@ class HandlerGuard:
             if eio_sid is not None and self.ctx.fast.behind(eio_sid):
                 metrics.SIO_LIMIT_DISCONNECTS.labels("output").inc()
                 log.info("disconnecting a client that does not read its answers")
+                self.on_limit(eio_sid)
                 await self.ctx.fast.drop(eio_sid)
                 return
             try:
@@ -77,6 +84,7 @@ class HandlerGuard:
             log.info("disconnecting a client far over the request rate")
             eio_sid = self.ctx.eio_sid(sid)
             if eio_sid is not None:
+                self.on_limit(eio_sid)
                 await self.ctx.fast.drop(eio_sid)
             return
         await self.ctx.error(

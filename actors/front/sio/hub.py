@@ -137,7 +137,11 @@ class BroadcastHub(Service):
             connected=self.is_connected,
             offsets=self.recovery.pids,
         )
-        self.guard = HandlerGuard(self.ctx, RequestRate(self.limits.requests_per_second))
+        self.guard = HandlerGuard(
+            self.ctx,
+            RequestRate(self.limits.requests_per_second),
+            on_limit=self.connections.penalize,
+        )
         self.documented = DocumentedDialect(self.ctx)
         self.dashboard = ListDialect(self.ctx, self.lists)
         self.latest: dict[str, PricePoint] = {}
@@ -248,6 +252,7 @@ class BroadcastHub(Service):
                 self.sio.manager.basic_leave_room(sid, NAMESPACE, room)
                 found += 1
         self.connections.reconcile(self.sio.eio.sockets)
+        self.connections.handshakes.prune()
         for sid in [sid for sid in self.guard.rate.tracked() if sid not in live]:
             self.guard.forget(sid)
         if found:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+HANDSHAKE_REFILL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,17 @@ class SocketLimits:
 
 
 class ConnectionLimiter:
-    """Live Engine.IO sessions by client address; `admit` refuses past `per_ip` or `total`."""
+    """Live Engine.IO sessions by client address; `admit` refuses past `per_ip` or `total`,
+    and new sessions from an address faster than `per_ip` every HANDSHAKE_REFILL_SECONDS (an
+    address whose socket was disconnected by a limit waits twice that: reconnecting at once
+    is how a flood would go on)."""
 
-    def __init__(self, per_ip: int, total: int) -> None:
+    def __init__(self, per_ip: int, total: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_ip = per_ip
         self.total = total
         self._ip_of: dict[str, str] = {}  # engine.io sid -> client address
         self._per_address: Counter[str] = Counter()
+        self.handshakes = RequestRate(per_ip / HANDSHAKE_REFILL_SECONDS, per_ip, clock)
 
     def admit(self, eio_sid: str, ip: str) -> str | None:
         """None and the session is counted; else why it is refused."""
@@ -43,9 +49,17 @@ class ConnectionLimiter:
             return "the server has too many connections; retry later"
         if self._per_address[ip] >= self.per_ip:
             return f"too many connections from {ip} (at most {self.per_ip})"
+        if not self.handshakes.allow(ip):
+            return f"too many new connections from {ip}; retry later"
         self._ip_of[eio_sid] = ip
         self._per_address[ip] += 1
         return None
+
+    def penalize(self, eio_sid: str) -> None:
+        """The session is being disconnected by a limit: its address waits before the next."""
+        ip = self._ip_of.get(eio_sid)
+        if ip is not None:
+            self.handshakes.penalize(ip)
 
     def release(self, eio_sid: str) -> None:
         """The session ended (idempotent)."""
@@ -74,23 +88,40 @@ class ConnectionLimiter:
 
 
 class RequestRate:
-    """A token bucket per socket: `rate` requests a second, bursts of `rate`."""
+    """A token bucket per key (a socket, an address): `rate` a second, bursts of `burst`
+    (`rate` unless given)."""
 
-    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = float(rate)
+        self.burst = float(rate if burst is None else burst)
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # sid -> (tokens, last refill)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill)
 
-    def allow(self, sid: str) -> bool:
-        """Take a token for one request of `sid`; False when it has none left."""
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate)
+
+    def allow(self, key: str) -> bool:
+        """Take a token for `key`; False when it has none left."""
         now = self.clock()
-        tokens, last = self._buckets.get(sid, (self.rate, now))
-        tokens = min(self.rate, tokens + (now - last) * self.rate)
+        tokens = self._tokens(key, now)
         if tokens < 1.0:
-            self._buckets[sid] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             return False
-        self._buckets[sid] = (tokens - 1.0, now)
+        self._buckets[key] = (tokens - 1.0, now)
         return True
+
+    def penalize(self, key: str) -> None:
+        """Empty `key`'s bucket and a burst more: it waits 2 x burst / rate seconds."""
+        self._buckets[key] = (-self.burst, self.clock())
+
+    def prune(self) -> None:
+        """Forget keys whose bucket has refilled (they are back to the default)."""
+        now = self.clock()
+        for key in [k for k in self._buckets if self._tokens(k, now) >= self.burst]:
+            del self._buckets[key]
 
     def forget(self, sid: str) -> None:
         self._buckets.pop(sid, None)
@@ -102,23 +133,46 @@ class RequestRate:
         return len(self._buckets)
 
 
+BUDGET_POLL_SECONDS = 0.05
+MAX_BUDGET_WAITS = 100  # past 5 s the read goes ahead (the budget shapes, it never starves)
+
+
 class ServerBusy(Exception):
     """Too many expensive reads are running and waiting: this one is refused."""
 
 
 class ReadGate:
-    """At most `concurrent` expensive reads at once and `waiting` queued; `ServerBusy` past that."""
+    """Expensive reads: at most `concurrent` at once, at most `budget` seconds of them per
+    second (the rest of the loop's time is the broadcasts'), `waiting` more queued for either;
+    `ServerBusy` at once past that."""
 
-    def __init__(self, concurrent: int, waiting: int | None = None) -> None:
+    def __init__(
+        self,
+        concurrent: int,
+        waiting: int | None = None,
+        budget: float = 0.2,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.concurrent = concurrent
         self.waiting = 16 * concurrent if waiting is None else waiting
+        self.budget = budget
+        self.clock = clock
         self._slots = asyncio.Semaphore(concurrent)
         self._queued = 0
+        self._spent: deque[tuple[float, float]] = deque()  # (ended at, seconds held)
+        self._spent_total = 0.0
+
+    def spent(self) -> float:
+        """Seconds spent in slots during the last second."""
+        horizon = self.clock() - 1.0
+        while self._spent and self._spent[0][0] < horizon:
+            self._spent_total -= self._spent.popleft()[1]
+        return self._spent_total
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one slot for the body; raises ServerBusy at once when the queue is full."""
-        if self._slots.locked() and self._queued >= self.waiting:
+        if (self._slots.locked() or self.spent() > self.budget) and self._queued >= self.waiting:
             raise ServerBusy("the server is busy with other reads; retry shortly")
         self._queued += 1
         try:
@@ -126,6 +180,18 @@ class ReadGate:
         finally:
             self._queued -= 1
         try:
+            for _ in range(MAX_BUDGET_WAITS):  # holding a slot, waiting for the budget
+                if self.spent() <= self.budget:
+                    break
+                await asyncio.sleep(BUDGET_POLL_SECONDS)
+        except BaseException:
+            self._slots.release()
+            raise
+        started = self.clock()
+        try:
             yield
         finally:
+            ended = self.clock()
+            self._spent.append((ended, ended - started))
+            self._spent_total += ended - started
             self._slots.release()

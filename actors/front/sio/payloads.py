@@ -85,8 +85,13 @@ def list_price_item(point: PricePoint) -> ListPriceItem:
 
 def history_items(points: list[PricePoint], scheme: IntervalScheme) -> list[HistoryItem]:
     """Points tagged with their interval, in the given (oldest first) order."""
-    items = []
+    items: list[HistoryItem] = []
+    append = items.append
+    start = end = hour = -1
     for point in points:
-        start, hour = scheme.tag(point.ts)
-        items.append(HistoryItem(point.symbol, point.price, point.ts, start, hour))
+        ts = point.ts
+        if not start <= ts < end:  # points come in order: one tag per interval, not per point
+            start, hour = scheme.tag(ts)
+            end = scheme.end_of(start)
+        append(HistoryItem(point.symbol, point.price, ts, start, hour))
     return items
