@@ -116,3 +116,6 @@ def setup_logging(level: str, fmt: str, program: str) -> None:
         server_log.addFilter(MalformedHttp())
     for noisy in ("aiohttp.access", "engineio.server", "socketio.server"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # one warning per refused handshake would let a flood write the log (and stall the loop
+    # on it): refusals are counted in bs_sio_refused_connections_total instead
+    logging.getLogger("engineio.server").setLevel(max(logging.ERROR, root.level))

@@ -25,7 +25,7 @@ class PricePoint(msgspec.Struct, frozen=True, array_like=True, gc=False):
         return self.ts // 1000
 
 
-class IntervalAggregate(msgspec.Struct, frozen=True, rename="camel"):
+class IntervalAggregate(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """OHLC of one symbol over one 4-hour interval (DESIGN.md §4); times in epoch ms."""
 
     symbol: str

@@ -182,7 +182,7 @@ class TokenView(msgspec.Struct, frozen=True, rename="camel"):
     access_token: str
 
 
-class PriceItem(msgspec.Struct, frozen=True, rename="camel"):
+class PriceItem(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """One stored price; `timestamp` is the exchange event time."""
 
     symbol: str

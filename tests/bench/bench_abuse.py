@@ -47,6 +47,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def session_at(address: str, **kwargs: Any) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=0), **kwargs
@@ -62,6 +67,8 @@ class Honest:
 
     latencies: list[float] = field(default_factory=list)
     disconnects: int = 0
+    confirmed: int = 0
+    cpu: float = 0.0
     logins: dict[int, int] = field(default_factory=dict)
     recording: bool = False
 
@@ -81,6 +88,10 @@ async def honest_clients(
         async def on_disconnect(*_: Any) -> None:
             stats.disconnects += 1
 
+        async def on_confirmed(*_: Any) -> None:
+            stats.confirmed += 1
+
+        client.on("subscription_confirmed", on_confirmed)
         client.on("price_update", on_price)
         client.on("disconnect", on_disconnect)
         await client.connect(url, transports=["websocket"], wait_timeout=10)
@@ -108,7 +119,10 @@ async def admin_logins(url: str, stats: Honest, until: float) -> None:
 class Attacks:
     """Every attack of issue 12, each a loop bounded by `until`."""
 
-    def __init__(self, url: str, symbols: list[str], until: float) -> None:
+    def __init__(
+        self, url: str, symbols: list[str], until: float, only: set[str] | None = None
+    ) -> None:
+        self.only = only
         self.url = url
         self.symbols = symbols
         self.until = until
@@ -121,6 +135,8 @@ class Attacks:
         return time.monotonic() < self.until
 
     async def guarded(self, what: str, attack: Callable[[], Awaitable[None]]) -> None:
+        if self.only is not None and what not in self.only:
+            return
         while self.live():
             try:
                 await attack()
@@ -290,7 +306,10 @@ class Attacks:
 
 
 def attacker_main(url: str, seconds: float, symbols: list[str]) -> None:
-    attacks = Attacks(url, symbols, time.monotonic() + seconds)
+    only = os.environ.get("BENCH_ABUSE_ONLY")
+    attacks = Attacks(
+        url, symbols, time.monotonic() + seconds, set(only.split(",")) if only else None
+    )
     asyncio.run(attacks.run())
     print(msgspec.json.encode(attacks.counts).decode())
 
@@ -362,8 +381,11 @@ async def measure(
             url, str(seconds), ",".join(attack), stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
     stats.recording = True
+    cpu = cpu_seconds(pid)
+    started = time.monotonic()
     await asyncio.gather(sample_rss(pid, rss, until), admin_logins(url, stats, until))
     stats.recording = False
+    stats.cpu = (cpu_seconds(pid) - cpu) / (time.monotonic() - started)
     counts: dict[str, int] = {}
     if attacker is not None:
         out, _ = await asyncio.wait_for(attacker.communicate(), 60)
@@ -382,11 +404,15 @@ async def run(count: int, seconds: float, settle: float) -> None:
         await asyncio.sleep(3.0)  # prices flowing
         stats = Honest()
         clients = await honest_clients(url, symbols, count, stats)
+        for _ in range(900):  # at most 180 s: every history read done, the load is steady
+            if stats.confirmed >= count * PER_CLIENT:
+                break
+            await asyncio.sleep(0.2)
         await asyncio.sleep(2.0)
         quiet_rss, _ = await measure(url, server.pid, stats, seconds, None)
-        quiet = (list(stats.latencies), stats.disconnects, dict(stats.logins))
+        quiet = (list(stats.latencies), stats.disconnects, dict(stats.logins), stats.cpu)
         attack_rss, counts = await measure(url, server.pid, stats, seconds, symbols)
-        attacked = (list(stats.latencies), stats.disconnects, dict(stats.logins))
+        attacked = (list(stats.latencies), stats.disconnects, dict(stats.logins), stats.cpu)
         await asyncio.sleep(settle)
         settled = rss_mb(server.pid)
         for client in clients:
@@ -402,17 +428,17 @@ async def run(count: int, seconds: float, settle: float) -> None:
     print(f"\nhostile clients: {count} honest websocket clients x {PER_CLIENT} symbols, "
           f"{seconds:.0f} s per phase (busy shared machine)\n")  # fmt: skip
     print("| phase | honest msgs | p50 ms | p99 ms | p99 vs quiet | RSS MB median / peak "
-          "| honest disconnects | admin logins |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "| server CPU | honest disconnects | admin logins |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     q99 = quantile(quiet[0], 0.99)
-    for name, (lat, disc, logins), rss in (
+    for name, (lat, disc, logins, cpu), rss in (
         ("no attack", quiet, quiet_rss),
         ("every attack", attacked, attack_rss),
     ):
         p99 = quantile(lat, 0.99)
         print(
             f"| {name} | {len(lat):,} | {quantile(lat, 0.5):.0f} | {p99:.0f} | {p99 / q99:.2f}x "
-            f"| {statistics.median(rss):.0f} / {max(rss):.0f} | {disc} | {logins} |"
+            f"| {statistics.median(rss):.0f} / {max(rss):.0f} | {cpu:.0%} | {disc} | {logins} |"
         )
     growth = max(attack_rss) - base_rss
     print(f"\nRSS growth under attack (peak - quiet median): {growth:+.1f} MB; "

@@ -37,6 +37,9 @@ SERIES_LOOKBACK_MS = 10 * 60_000
 INTERVALS_PER_HOUR = 6
 INITIAL_TTL = 1.0  # seconds an encoded initial_data is shared by sockets asking for the same set
 MAX_SHARED_BYTES = 16 * 1024 * 1024  # encoded initial_data kept for sharing, in all
+# The interval groups (36 aggregates a symbol, a store query each) are read at most this often;
+# only the open interval's figures can be that much older, and interval_update follows its close.
+INTERVALS_TTL = 10.0
 
 
 class ListDialect:
@@ -53,6 +56,7 @@ class ListDialect:
         self._initial: dict[frozenset[str], tuple[float, asyncio.Future[EncodedEvent]]] = {}
         self._initial_bytes = 0
         self._items: dict[str, tuple[float, InitialItem]] = {}
+        self._intervals: dict[str, tuple[float, list[IntervalGroup]]] = {}  # known symbols only
 
     async def subscribe(self, sid: str, payload: Any) -> None:
         symbols = normalize_symbols(parse(payload, SymbolsRequest).symbols)
@@ -155,8 +159,12 @@ class ListDialect:
             )
             series = await reader.series(symbol, now - SERIES_LOOKBACK_MS, now)
             newest = [SeriesItem(p.price, p.ts) for p in reversed(series[-SERIES_POINTS:])]
-            recent = await reader.recent_intervals(symbol, per_hour)
-            item = read[symbol] = InitialItem(symbol, current, newest, self._by_hour(recent))
+            intervals = self._intervals.get(symbol)
+            if intervals is None or intervals[0] < time.monotonic():
+                recent = await reader.recent_intervals(symbol, per_hour)
+                intervals = (time.monotonic() + INTERVALS_TTL, self._by_hour(recent))
+                self._intervals[symbol] = intervals
+            item = read[symbol] = InitialItem(symbol, current, newest, intervals[1])
             self._items[symbol] = (expires, item)
         return read
 

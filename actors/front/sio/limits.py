@@ -150,7 +150,7 @@ class ReadGate:
         self,
         concurrent: int,
         waiting: int | None = None,
-        budget: float = 0.2,
+        budget: float = 0.15,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.concurrent = concurrent

@@ -1,5 +1,9 @@
 """The Socket.IO payloads the hub sends (seed-spec.md "WebSocket Events", seed-dashboard.md),
-as msgspec Structs; prices are numbers, every `timestamp` of a price is its exchange event time."""
+as msgspec Structs; prices are numbers, every `timestamp` of a price is its exchange event time.
+
+Structs of scalars only are `gc=False`: a history answer builds thousands of them, and objects
+the garbage collector tracks make its full collections (which stop the loop) longer and more
+frequent; scalars cannot form reference cycles."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from actors.messages import IntervalAggregate, PricePoint
 from actors.store.intervals import IntervalScheme
 
 
-class PriceItem(msgspec.Struct, frozen=True):
+class PriceItem(msgspec.Struct, frozen=True, gc=False):
     """`{symbol, price, timestamp}`: price_update (documented form), multiple_prices items."""
 
     symbol: str
@@ -17,7 +21,7 @@ class PriceItem(msgspec.Struct, frozen=True):
     timestamp: int
 
 
-class HistoryItem(msgspec.Struct, frozen=True, rename="camel"):
+class HistoryItem(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """A stored point as REST shows it: `{symbol, price, timestamp, intervalStartTime, intervalHour}`."""
 
     symbol: str
@@ -27,7 +31,7 @@ class HistoryItem(msgspec.Struct, frozen=True, rename="camel"):
     interval_hour: int
 
 
-class ListPriceItem(msgspec.Struct, frozen=True, rename="camel"):
+class ListPriceItem(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """One symbol of the list-form price_update."""
 
     symbol: str
@@ -36,7 +40,7 @@ class ListPriceItem(msgspec.Struct, frozen=True, rename="camel"):
     timestamp: int
 
 
-class CurrentPrice(msgspec.Struct, frozen=True, rename="camel"):
+class CurrentPrice(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """initial_data's `currentPrice`."""
 
     symbol: str
@@ -45,7 +49,7 @@ class CurrentPrice(msgspec.Struct, frozen=True, rename="camel"):
     price_change_percent: float | None
 
 
-class SeriesItem(msgspec.Struct, frozen=True):
+class SeriesItem(msgspec.Struct, frozen=True, gc=False):
     """initial_data's `timeSeries` items."""
 
     price: float
@@ -68,7 +72,7 @@ class InitialItem(msgspec.Struct, frozen=True, rename="camel"):
     intervals: list[IntervalGroup]
 
 
-class ErrorPayload(msgspec.Struct, frozen=True):
+class ErrorPayload(msgspec.Struct, frozen=True, gc=False):
     """The `error` event: which request failed and why."""
 
     event: str
