@@ -409,6 +409,7 @@ async def run(count: int, seconds: float, settle: float) -> None:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(2.0)
+        confirmed = stats.confirmed
         quiet_rss, _ = await measure(url, server.pid, stats, seconds, None)
         quiet = (list(stats.latencies), stats.disconnects, dict(stats.logins), stats.cpu)
         attack_rss, counts = await measure(url, server.pid, stats, seconds, symbols)
@@ -425,8 +426,9 @@ async def run(count: int, seconds: float, settle: float) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     base_rss = statistics.median(quiet_rss)
-    print(f"\nhostile clients: {count} honest websocket clients x {PER_CLIENT} symbols, "
-          f"{seconds:.0f} s per phase (busy shared machine)\n")  # fmt: skip
+    print(f"\nhostile clients: {count} honest websocket clients x {PER_CLIENT} symbols "
+          f"({confirmed} subscriptions confirmed before measuring), {seconds:.0f} s per phase "
+          "(busy shared machine)\n")  # fmt: skip
     print("| phase | honest msgs | p50 ms | p99 ms | p99 vs quiet | RSS MB median / peak "
           "| server CPU | honest disconnects | admin logins |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")

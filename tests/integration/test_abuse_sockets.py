@@ -329,3 +329,25 @@ async def test_socketio_client_over_polling_still_works_within_limits(hub: HubEn
     await hub.publish(point("S000USDT", int(time.time() * 1000) + 5000, 9.0))
     await client.next("price_update")
     assert isinstance(client.sio, socketio.AsyncClient)
+
+
+async def test_a_socket_asking_for_histories_again_and_again_is_refused_its_excess(
+    sqlite_store: Store, serve_app: Callable[[web.Application], Awaitable[str]]
+) -> None:
+    """Attack 7, the other half: each socket's expensive reads beyond its share (a burst of
+    30, then one a second) are refused, so a few sockets cannot take everyone's budget."""
+    env = await _hub(sqlite_store, serve_app, SIO_REQUESTS_PER_SECOND="1000")
+    try:
+        greedy, honest = await env.client(), await env.client()
+        for i in range(45):
+            await greedy.call("get_historical", {"symbol": MANY[i]})
+        answered = len(greedy.payloads("historical_data"))
+        refused = [e for e in greedy.payloads("error") if "busy" in e["message"]]
+        assert answered + len(refused) == 45
+        assert 30 <= answered < 45 and refused
+        for i in range(10):  # another socket still gets its own
+            await honest.call("subscribe", {"symbol": MANY[i]})
+        await honest.next("historical_data", 10)
+        assert not honest.payloads("error")
+    finally:
+        await stop_hub(env)

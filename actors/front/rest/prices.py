@@ -172,7 +172,7 @@ class PricesApi:
             raise ApiError.field(400, "limit", f"limit must be at most {self.max_points}")
         symbol = await self._known(request.match_info["symbol"])
         try:
-            async with self.gate.slot():
+            async with self.gate.slot(request.remote or "unknown"):
                 points = await self.reader.series(symbol, start, end, query.limit or self.max_points)
                 return envelope(self.items(points), "Price data retrieved successfully")
         except ServerBusy as exc:

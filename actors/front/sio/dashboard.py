@@ -63,7 +63,7 @@ class ListDialect:
         await self.ctx.symbols.require(symbols)
         if self.ctx.eio_sid(sid) is None:
             return
-        await self.ctx.send_encoded(sid, await self._initial_data(frozenset(symbols)))
+        await self.ctx.send_encoded(sid, await self._initial_data(frozenset(symbols), sid))
         await self.ctx.send(sid, "subscribed", {"symbols": symbols, "timestamp": self.ctx.now_ms()})
         # the socket may have gone during any await above: a subscription is kept only for a
         # socket connected now (nothing is awaited between this check and the add)
@@ -87,7 +87,7 @@ class ListDialect:
         await self.ctx.symbols.require([symbol])
         now = self.ctx.now_ms()
         start, hour = self.ctx.scheme.tag(now)
-        async with self.ctx.gate.slot():  # reading and encoding are the expensive part
+        async with self.ctx.gate.slot(sid):  # reading and encoding are the expensive part
             points = await self.ctx.reader.series(symbol, start, now)
             if not points:
                 points = await self.ctx.reader.series(symbol, now - HOUR_MS, now)
@@ -103,7 +103,7 @@ class ListDialect:
             )
         await self.ctx.send_encoded(sid, answer)
 
-    async def _initial_data(self, symbols: frozenset[str]) -> EncodedEvent:
+    async def _initial_data(self, symbols: frozenset[str], sid: str) -> EncodedEvent:
         """initial_data for `symbols`, built and encoded once for every socket asking for the
         same set within INITIAL_TTL (a burst of dashboards subscribing to everything shares
         one); at most MAX_SHARED_BYTES of answers are kept for sharing."""
@@ -119,7 +119,7 @@ class ListDialect:
         future: asyncio.Future[EncodedEvent] = asyncio.get_running_loop().create_future()
         self._initial[symbols] = (now + INITIAL_TTL, future)
         try:
-            event = await self._build_initial(sorted(symbols))
+            event = await self._build_initial(sorted(symbols), sid)
         except BaseException as exc:
             self._initial.pop(symbols, None)
             future.set_exception(exc)
@@ -132,12 +132,12 @@ class ListDialect:
             self._initial_bytes += len(event.frame)
         return event
 
-    async def _build_initial(self, symbols: list[str]) -> EncodedEvent:
+    async def _build_initial(self, symbols: list[str], sid: str) -> EncodedEvent:
         now_mono = time.monotonic()
         for symbol, (expires, _) in list(self._items.items()):
             if expires < now_mono:
                 del self._items[symbol]
-        async with self.ctx.gate.slot():
+        async with self.ctx.gate.slot(sid):
             have = {symbol: self._items[symbol][1] for symbol in symbols if symbol in self._items}
             missing = [symbol for symbol in symbols if symbol not in have]
             if missing:

@@ -48,7 +48,7 @@ class DocumentedDialect:
                 raise RequestError(f"since {request.since} is in the future (now is {end})")
             start = max(start, request.since + 1)  # what the client has not seen yet
         await self.ctx.symbols.require([symbol])
-        async with self.ctx.gate.slot():  # reading and encoding are the expensive part
+        async with self.ctx.gate.slot(sid):  # reading and encoding are the expensive part
             points = await self.ctx.reader.series(symbol, start, end)
             history = EncodedEvent(
                 "historical_data",

@@ -255,6 +255,7 @@ class BroadcastHub(Service):
         self.connections.handshakes.prune()
         for sid in [sid for sid in self.guard.rate.tracked() if sid not in live]:
             self.guard.forget(sid)
+        self.ctx.gate.callers.prune()
         if found:
             metrics.SIO_SWEPT.inc(found)
             self.log.warning("swept %d subscriptions of disconnected sockets", found)

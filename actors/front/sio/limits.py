@@ -142,17 +142,21 @@ class ServerBusy(Exception):
 
 
 class ReadGate:
-    """Expensive reads: at most `concurrent` at once, at most `budget` seconds of them per
+    """Expensive reads: each caller (a socket) may start `per_caller` in a burst and one a
+    second after that; at most `concurrent` run at once, at most `budget` seconds of them per
     second (the rest of the loop's time is the broadcasts'), `waiting` more queued for either;
-    `ServerBusy` at once past that."""
+    `ServerBusy` at once past any of these. A client subscribing to its symbols at connect passes;
+    one asking again and again is refused, before it can take the others' share."""
 
     def __init__(
         self,
         concurrent: int,
         waiting: int | None = None,
-        budget: float = 0.15,
+        budget: float = 0.5,
+        per_caller: int = 30,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        self.callers = RequestRate(1.0, per_caller)
         self.concurrent = concurrent
         self.waiting = 16 * concurrent if waiting is None else waiting
         self.budget = budget
@@ -170,8 +174,11 @@ class ReadGate:
         return self._spent_total
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot for the body; raises ServerBusy at once when the queue is full."""
+    async def slot(self, caller: str | None = None) -> AsyncIterator[None]:
+        """Hold one slot for the body; raises ServerBusy at once when `caller` is over its
+        share or the queue is full."""
+        if caller is not None and not self.callers.allow(caller):
+            raise ServerBusy("busy: too many expensive reads from this connection; retry shortly")
         if (self._slots.locked() or self.spent() > self.budget) and self._queued >= self.waiting:
             raise ServerBusy("the server is busy with other reads; retry shortly")
         self._queued += 1
