@@ -47,7 +47,7 @@ class PricesApi:
         self.store = store
         self.max_points = max_points
         # long ranges are the expensive answers: they share a budget of the loop's time
-        self.gate = ReadGate(concurrent=2, budget=0.1)
+        self.gate = ReadGate(concurrent=2, budget=0.25)
         self.reader = reader
         self.scheme = scheme
         # Dashboards poll the 24 h figures; one store fold serves every poll of a short window.

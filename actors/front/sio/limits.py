@@ -143,8 +143,8 @@ class ServerBusy(Exception):
 
 class ReadGate:
     """Expensive reads: each caller (a socket) may start `per_caller` in a burst and one a
-    second after that; at most `concurrent` run at once, at most `budget` seconds of them per
-    second (the rest of the loop's time is the broadcasts'), `waiting` more queued for either;
+    second after that; at most `concurrent` run at once and, with a `budget`, at most that many
+    seconds of them per second (the rest is the broadcasts'); `waiting` more queued;
     `ServerBusy` at once past any of these. A client subscribing to its symbols at connect passes;
     one asking again and again is refused, before it can take the others' share."""
 
@@ -152,7 +152,7 @@ class ReadGate:
         self,
         concurrent: int,
         waiting: int | None = None,
-        budget: float = 0.5,
+        budget: float | None = None,
         per_caller: int = 30,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -166,8 +166,12 @@ class ReadGate:
         self._spent: deque[tuple[float, float]] = deque()  # (ended at, seconds held)
         self._spent_total = 0.0
 
+    def over_budget(self) -> bool:
+        return self.budget is not None and self.spent() > self.budget
+
     def spent(self) -> float:
-        """Seconds spent in slots during the last second."""
+        """Seconds spent in slots during the last second (wall time: a read waiting on the store
+        counts too, so a budget suits reads that mostly compute)."""
         horizon = self.clock() - 1.0
         while self._spent and self._spent[0][0] < horizon:
             self._spent_total -= self._spent.popleft()[1]
@@ -179,7 +183,7 @@ class ReadGate:
         share or the queue is full."""
         if caller is not None and not self.callers.allow(caller):
             raise ServerBusy("busy: too many expensive reads from this connection; retry shortly")
-        if (self._slots.locked() or self.spent() > self.budget) and self._queued >= self.waiting:
+        if (self._slots.locked() or self.over_budget()) and self._queued >= self.waiting:
             raise ServerBusy("the server is busy with other reads; retry shortly")
         self._queued += 1
         try:
@@ -188,7 +192,7 @@ class ReadGate:
             self._queued -= 1
         try:
             for _ in range(MAX_BUDGET_WAITS):  # holding a slot, waiting for the budget
-                if self.spent() <= self.budget:
+                if not self.over_budget():
                     break
                 await asyncio.sleep(BUDGET_POLL_SECONDS)
         except BaseException:
