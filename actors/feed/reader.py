@@ -310,6 +310,8 @@ class FeedReader(Actor[str]):
                 continue
             owned = set(self.symbols)
             mine = {s: r for s, r in loss.ranges.items() if s in owned}
+            if not mine:
+                continue  # another shard's symbols
             self.log.info("backfilling %d symbols a bus group lost", len(mine))
             for symbol, (first, last) in mine.items():
                 for start in range(first, last + 1, span):  # the Backfiller caps one gap's span
