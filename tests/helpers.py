@@ -15,7 +15,9 @@ import pytest
 import redis as redis_sync
 import redis.asyncio as aioredis
 
+from actors.bus.memory import MemoryBus
 from actors.config import Settings
+from actors.store import Store
 
 T = TypeVar("T")
 
@@ -126,3 +128,13 @@ class PrivateRedis:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+
+async def store_bus_points(bus: MemoryBus, store: Store, stop: asyncio.Event) -> None:
+    """What the DbWriter does, minus batching: store every batch of the bus, then ack it."""
+    sub = await bus.group("db-writer", "test")
+    while not stop.is_set():
+        batch = await sub.read(0.1)
+        if batch is not None:
+            await store.write_points(batch.points)
+            await sub.ack(batch)

@@ -43,6 +43,7 @@ from actors.feed.status import FeedStatusBoard
 from actors.feed.symbols import seed_symbols
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import IntervalScheme, Store, open_store
+from tests.helpers import store_bus_points
 
 LISTING_PER_MINUTE = EXCHANGE_INFO_WEIGHT * 60 / 300
 
@@ -86,15 +87,6 @@ class Result:
     refusals: int
 
 
-async def _consume(bus: MemoryBus, store: Store, stop: asyncio.Event) -> None:
-    sub = await bus.group("db-writer", "bench")
-    while not stop.is_set():
-        batch = await sub.read(0.1)
-        if batch is not None:
-            await store.write_points(batch.points)
-            await sub.ack(batch)
-
-
 async def _stack(
     rule: str, symbols: int, workdir: Path, session: aiohttp.ClientSession, run: int
 ) -> Stack:
@@ -125,7 +117,7 @@ async def _stack(
         **options,
     )
     stop = asyncio.Event()
-    consumer = asyncio.get_running_loop().create_task(_consume(bus, store, stop))
+    consumer = asyncio.get_running_loop().create_task(store_bus_points(bus, store, stop))
     await reader.start()
     return Stack(rule, sim, store, gate, reader, stop, consumer)
 

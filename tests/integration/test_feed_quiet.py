@@ -25,7 +25,7 @@ from actors.feed.symbols import discover_symbols
 from actors.messages import NewSymbol
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import Store
-from tests.helpers import eventually
+from tests.helpers import eventually, store_bus_points
 
 
 @dataclass
@@ -61,15 +61,6 @@ def reconnects(shard: str) -> float:
         float(metrics.FEED_RECONNECTS.labels(shard, reason)._value.get())
         for reason in ("silent", "closed", "error", "connect_failed", "max_age")
     )
-
-
-async def _consume(bus: MemoryBus, store: Store, stop: asyncio.Event) -> None:
-    sub = await bus.group("db-writer", "test")
-    while not stop.is_set():
-        batch = await sub.read(0.1)
-        if batch is not None:
-            await store.write_points(batch.points)
-            await sub.ack(batch)
 
 
 FeedFactory = Callable[..., Awaitable[Feed]]
@@ -119,7 +110,7 @@ async def feed(sqlite_store: Store) -> AsyncIterator[FeedFactory]:
             for k in range(shards)
         ]
         stop = asyncio.Event()
-        consumer = asyncio.get_running_loop().create_task(_consume(bus, sqlite_store, stop))
+        consumer = asyncio.get_running_loop().create_task(store_bus_points(bus, sqlite_store, stop))
         result = Feed(sim, sqlite_store, gate, readers, [s.symbol for s in chosen])
 
         async def stop_consumer() -> None:

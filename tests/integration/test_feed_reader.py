@@ -31,7 +31,7 @@ from actors.feed.symbols import seed_symbols
 from actors.messages import NewSymbol
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import Store
-from tests.helpers import eventually, free_port
+from tests.helpers import eventually, free_port, store_bus_points
 
 
 @dataclass
@@ -103,16 +103,6 @@ def counter(family: Any, *labels: str) -> float:
     return float(family.labels(*labels)._value.get())
 
 
-async def _consume(bus: MemoryBus, store: Store, stop: asyncio.Event) -> None:
-    """What the DbWriter does, minus batching: store every batch, then ack it."""
-    sub = await bus.group("db-writer", "test")
-    while not stop.is_set():
-        batch = await sub.read(0.1)
-        if batch is not None:
-            await store.write_points(batch.points)
-            await sub.ack(batch)
-
-
 RigFactory = Callable[..., Awaitable[Rig]]
 
 
@@ -163,7 +153,7 @@ async def rig(sqlite_store: Store) -> AsyncIterator[RigFactory]:
             **options,
         )
         stop = asyncio.Event()
-        consumer = asyncio.get_running_loop().create_task(_consume(bus, sqlite_store, stop))
+        consumer = asyncio.get_running_loop().create_task(store_bus_points(bus, sqlite_store, stop))
 
         async def stop_consumer() -> None:
             stop.set()  # not cancel(): a write cut short in its thread would stall the store's close
