@@ -88,7 +88,7 @@ class Backfiller:
         retries: int = 5,
         retry_base: float = 0.5,
         priority: Priority = Priority.LIVE,
-        settle: float = 1.0,
+        settle: float = 0.5,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = rest_url.rstrip("/") + "/api/v3/klines"
@@ -171,21 +171,47 @@ class Backfiller:
         return self.queue.empty() and self.in_flight == 0
 
     async def run(self, session: aiohttp.ClientSession) -> None:
-        """One worker: fill waiting symbols until cancelled."""
+        """One worker: fill waiting symbols until cancelled (a symbol cut short waits again)."""
         while True:
             symbol = await self.queue.get()
-            windows = self.pending.pop(symbol, [])
             self.in_flight += 1
             try:
-                if windows:  # a second's 1 s kline is final only once that second is over
-                    ends = windows[-1][1] + 1 + self.settle - self.wall_clock()
-                    if ends > 0:
-                        await asyncio.sleep(min(ends, 5.0))
-                for span in request_spans(windows):
-                    await self._fill(session, symbol, span, windows)
+                await self._fill_symbol(session, symbol)
             finally:
                 self.in_flight -= 1
                 self.queue.task_done()
+
+    async def drain(self, session: aiohttp.ClientSession, timeout: float) -> None:
+        """On a stop: fill what is still waiting, for at most `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.pending:
+                    await self._fill_symbol(session, next(iter(self.pending)))
+        except TimeoutError:
+            self.log.warning("stopping with %d symbols' backfill not done", len(self.pending))
+
+    async def _fill_symbol(self, session: aiohttp.ClientSession, symbol: str) -> None:
+        windows = self.pending.pop(symbol, [])
+        done: list[Window] = []
+        try:
+            if windows:  # a second's 1 s kline is final only once that second is over
+                ends = windows[-1][1] + 1 + self.settle - self.wall_clock()
+                if ends > 0:
+                    await asyncio.sleep(min(ends, 5.0))
+            for span in request_spans(windows):
+                await self._fill(session, symbol, span, windows)
+                done.append(span)
+        except asyncio.CancelledError:
+            left = [w for w in windows if not any(s[0] <= w[0] and w[1] <= s[1] for s in done)]
+            if left:  # cut short (a stop, a restart): the rest waits for the next worker
+                self._requeue(symbol, left)
+            raise
+
+    def _requeue(self, symbol: str, windows: list[Window]) -> None:
+        queued = symbol in self.pending
+        self.pending[symbol] = merge_windows(self.pending.get(symbol, []) + windows)
+        if not queued:
+            self.queue.put_nowait(symbol)
 
     async def _fill(
         self, session: aiohttp.ClientSession, symbol: str, span: Window, windows: list[Window]

@@ -41,7 +41,8 @@ REFRESH = "refresh"  # mailbox message: re-read the active symbols now
 # No frame (data or canary) for this long: a zombie socket, replaced. With the watchdog's tick
 # of timeout/8 it is found within 9 s of its last frame and reopened at once (docs/exchange.md §7).
 SILENCE_TIMEOUT = 8.0
-RESTART_MARGIN = 60  # seconds before the newest stored point a new process recovers from
+RESTART_MARGIN = 60
+STOP_DRAIN_SECONDS = 3.0  # a stopping reader still fills the backfill it planned, this long  # seconds before the newest stored point a new process recovers from
 
 
 def base_ws_url(url: str) -> str:
@@ -164,6 +165,8 @@ class FeedReader(Actor[str]):
 
     async def on_stop(self) -> None:
         await self._close_connections()
+        if self.session is not None:  # what was planned (a loss handed over, an outage) is owed
+            await self.backfiller.drain(self.session, STOP_DRAIN_SECONDS)
         await self.flush()
         self._update_status()
         if self._own_session and self.session is not None:

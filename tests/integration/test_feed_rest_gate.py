@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from actors.feed.backfill import Backfiller
 from actors.feed.rest_gate import Priority, RestError, RestGate
 from tests.helpers import eventually
 
@@ -136,3 +137,25 @@ async def test_waiting_requests_go_by_priority_live_first(serve_app: Serve) -> N
         ]
         await asyncio.gather(*calls)
     assert order == ["live", "listing", "history"]
+
+
+async def test_a_backfill_cut_short_waits_again_for_the_next_worker(serve_app: Serve) -> None:
+    asked = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        asked.set()
+        await asyncio.sleep(30)
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_get("/api/v3/klines", hang)
+    url = await serve_app(app)
+    filler = Backfiller(url, RestGate(), lambda points: None, label="t")
+    filler.plan(["AUSDT"], 100, 109)
+    async with aiohttp.ClientSession() as session:
+        worker = asyncio.ensure_future(filler.run(session))
+        await asyncio.wait_for(asked.wait(), 5)
+        assert filler.pending == {} and filler.in_flight == 1
+        worker.cancel()  # a stop or a restart in the middle of the request
+        await asyncio.gather(worker, return_exceptions=True)
+    assert filler.pending == {"AUSDT": [(100, 109)]} and filler.queue.qsize() == 1
