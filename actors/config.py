@@ -72,7 +72,7 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every variable of DESIGN.md §6, typed. Build with `Settings.from_env()`."""
+    """Every variable of the README's Configuration table, typed; `Settings.from_env()`."""
 
     app_env: str = "development"
     port: int = 5000
@@ -129,7 +129,7 @@ class Settings:
 
     @property
     def interval_scheme(self) -> IntervalScheme:
-        """The 4-hour interval arithmetic these settings describe (DESIGN §4)."""
+        """The 4-hour interval arithmetic these settings describe (docs/architecture.md §4)."""
         return IntervalScheme(self.interval_hours, self.interval_offset_hours)
 
     @property

@@ -26,7 +26,7 @@ class PricePoint(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 class IntervalAggregate(msgspec.Struct, frozen=True, rename="camel", gc=False):
-    """OHLC of one symbol over one 4-hour interval (DESIGN.md §4); times in epoch ms."""
+    """OHLC of one symbol over one 4-hour interval (docs/architecture.md §4); times in epoch ms."""
 
     symbol: str
     interval_start_time: int

@@ -1,4 +1,4 @@
-"""Every Prometheus metric family the code exports (DESIGN.md §8), in one place.
+"""Every Prometheus metric family the code exports (docs/operations.md §3), in one place.
 
 Grafana dashboards (grafana/dashboards) must name only metrics defined here; the test
 tests/unit/test_dashboards.py checks that. In tree mode each program serves these on its

@@ -1,4 +1,4 @@
-"""The bus between the feed and its consumers (DESIGN.md §2).
+"""The bus between the feed and its consumers (docs/architecture.md §2.2).
 
 In one process it is asyncio queues (`MemoryBus`); across processes a Redis Stream
 (`RedisBus`). A *group* subscription is at-least-once: a batch stays pending until acked,

@@ -1,4 +1,4 @@
-"""Cross-process bus: the Redis Stream `{prefix}ticks` (DESIGN.md §2).
+"""Cross-process bus: the Redis Stream `{prefix}ticks` (docs/architecture.md §2.2).
 
 Publishers XADD msgpack-encoded chunks of points in one pipeline, then (every second) trim the
 stream by what every group has acknowledged, within `BUS_MAX_MB` (`redis_trim.py`).

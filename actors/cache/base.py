@@ -1,4 +1,4 @@
-"""The price cache interface (seed-spec "Redis Caching Strategy").
+"""The price cache interface (docs/architecture.md §5).
 
 Three things per symbol: the latest price (1 h TTL), the last 4 hours of the series
 (a sorted set by ts, trimmed on write) and interval aggregates (24 h TTL).

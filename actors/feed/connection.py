@@ -1,4 +1,4 @@
-"""One combined-stream WebSocket connection and its streams (binance-protocol.md §1.2, §3, §4).
+"""One combined-stream WebSocket connection and its streams (docs/exchange.md §1.2, §3, §4).
 
 The connection opens `/stream?streams=...` with as many names as fit a safe URL, SUBSCRIBEs
 the rest (and any added later) in batches paced under the 5 control messages/s limit, hands

@@ -1,4 +1,4 @@
-"""Binance wire shapes the feed reads (binance-protocol.md §1.2, §1.5, §2.4, §3, §5).
+"""Binance wire shapes the feed reads (docs/exchange.md §1.2, §1.5, §2.4, §3, §5).
 
 Every field is typed as the protocol sends it (prices are JSON strings, times numbers), so a
 frame whose field has another JSON type fails to decode and is counted as malformed.

@@ -1,4 +1,5 @@
-"""FeedReader: the actor turning shard K/N of the active symbols into PricePoints (DESIGN §2.1).
+"""FeedReader: the actor turning shard K/N of the active symbols into PricePoints
+(docs/architecture.md §2.1).
 
 It owns the shard's `<symbol>@miniTicker` streams, spread over connections of at most
 `max_streams` each; follows the store's active symbols (polling `symbols_version()`) and

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
-MAX_STREAMS_PER_CONNECTION = 1024  # binance-protocol.md §4
+MAX_STREAMS_PER_CONNECTION = 1024  # docs/exchange.md §4
 
 
 def shard_of(symbol: str, shards: int) -> int:

@@ -1,4 +1,4 @@
-"""Credentialed CORS for the origins of CORS_ORIGINS and FRONTEND_URL (seed-dashboard.md).
+"""Credentialed CORS for the origins of CORS_ORIGINS and FRONTEND_URL (docs/rest-api.md §6).
 
 An allowed origin is echoed exactly (never `*`) with `Access-Control-Allow-Credentials: true`;
 preflight `OPTIONS` is answered here (Authorization and Content-Type, plus any other header

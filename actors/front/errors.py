@@ -1,4 +1,4 @@
-"""The JSON envelope (DESIGN.md §5) and the middleware that turns every failure into it.
+"""The JSON envelope (docs/rest-api.md §1, §2) and the middleware that turns every failure into it.
 
 Success: `{"success": true, "message": ..., "data": ...}`. Failure: `{"success": false,
 "message": ..., "errorSources": [{"path": ..., "message": ...}]}`. Bad input is always a 4xx;

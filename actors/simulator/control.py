@@ -1,6 +1,6 @@
 """Live control requests (SUBSCRIBE, ...): parsing, validation and the reply/error bodies.
 
-binance-protocol.md §3. Requests are parsed with the standard `json` module on purpose: its
+docs/exchange.md §3. Requests are parsed with the standard `json` module on purpose: its
 errors carry the line and column that the documented `Invalid JSON` body quotes.
 """
 

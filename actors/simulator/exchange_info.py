@@ -1,4 +1,4 @@
-"""`GET /api/v3/exchangeInfo` body (binance-protocol.md §5.1), symbol entries encoded once."""
+"""`GET /api/v3/exchangeInfo` body (docs/exchange.md §5.1), symbol entries encoded once."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Stream payloads as pre-formatted JSON text (f-strings: this is the hot path), and the
 WebSocket framing that batches many of them into one transport write.
 
-Field names and JSON types follow binance-protocol.md §2: prices, quantities and volumes are
+Field names and JSON types follow docs/exchange.md §2: prices, quantities and volumes are
 strings with the symbol's decimals, ids and times are numbers, flags booleans.
 """
 

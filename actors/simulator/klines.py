@@ -1,4 +1,4 @@
-"""REST kline rows (binance-protocol.md §5.2) from a symbol's 1 s bars."""
+"""REST kline rows (docs/exchange.md §5.2) from a symbol's 1 s bars."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REST market data (binance-protocol.md §5): exchangeInfo, klines, ticker/price, ping, time,
+"""REST market data (docs/exchange.md §5): exchangeInfo, klines, ticker/price, ping, time,
 with the per-minute request-weight budget and its headers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stream names (binance-protocol.md §1.3): which are valid, and which of them carry data here."""
+"""Stream names (docs/exchange.md §1.3): which are valid, and which of them carry data here."""
 
 from __future__ import annotations
 

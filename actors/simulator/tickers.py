@@ -1,4 +1,4 @@
-"""`GET /api/v3/ticker/24hr` bodies (binance-protocol.md §5.4), FULL and MINI."""
+"""`GET /api/v3/ticker/24hr` bodies (docs/exchange.md §5.4), FULL and MINI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The async store interface (DESIGN.md §3): users, symbols and the 1 Hz price series.
+"""The async store interface (docs/architecture.md §3): users, symbols and the 1 Hz price series.
 
 Two implementations pass one contract suite (tests/integration/test_store_contract.py):
 `SqliteStore` (default) and `MongoStore`. Writes of price points are idempotent per

@@ -1,4 +1,4 @@
-"""4-hour interval arithmetic (DESIGN.md §4): pure functions over epoch milliseconds."""
+"""4-hour interval arithmetic (docs/architecture.md §4): pure functions over epoch milliseconds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MongoStore: the store on MongoDB (DESIGN.md §3) with PyMongo's native async client.
+"""MongoStore: the store on MongoDB (docs/architecture.md §3) with PyMongo's native async client.
 
 Prices live in bucket documents (actors/store/mongo_docs.py): one per symbol per
 `bucket_seconds`, written by `$set` of each point under its second, so writes are idempotent

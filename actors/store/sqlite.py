@@ -1,4 +1,4 @@
-"""SqliteStore: the default store (DESIGN.md §3) on stdlib sqlite3 in WAL mode.
+"""SqliteStore: the default store (docs/architecture.md §3) on stdlib sqlite3 in WAL mode.
 
 One writer connection and two reader connections (point queries; the all-symbol 24-hour fold),
 each on its own thread, so a long write never blocks the event loop and reads proceed while a

@@ -193,7 +193,8 @@ async def test_all_symbols_flow_with_exchange_prices(rig: RigFactory) -> None:
 
 
 async def test_the_seed_day_symbol_count_flows_on_one_connection(rig: RigFactory) -> None:
-    r = await rig(242)  # DESIGN §9: 242 symbols; the URL holds ~200 streams, SUBSCRIBE the rest
+    # docs/exchange.md §6: 242 symbols; the URL holds ~200 streams, SUBSCRIBE the rest
+    r = await rig(242)
     assert len(r.symbols) == 242
 
     async def all_seen() -> bool:

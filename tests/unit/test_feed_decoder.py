@@ -1,4 +1,4 @@
-"""Recorded exchange frames (binance-protocol.md §1.2, §1.5, §2.4, §3) through the real decoder."""
+"""Recorded exchange frames (docs/exchange.md §1.2, §1.5, §2.4, §3) through the real decoder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from actors.feed.decoder import Outcome, TickerDecoder
 from actors.feed.protocol import FRAME_DECODER, encode_control, stream_name
 
-# binance-protocol.md §1.2: the documented combined frame (miniTicker payload of §2.4).
+# docs/exchange.md §1.2: the documented combined frame (miniTicker payload of §2.4).
 DOC_FRAME = (
     b'{"stream":"btcusdt@miniTicker","data":{"e":"24hrMiniTicker","E":1672515782136,"s":"BTCUSDT",'
     b'"c":"0.0025","o":"0.0010","h":"0.0025","l":"0.0010","v":"10000","q":"18"}}'

@@ -1,4 +1,4 @@
-"""Interval arithmetic (DESIGN.md §4) against a brute-force reference, with hypothesis."""
+"""Interval arithmetic (docs/architecture.md §4) against a brute-force reference (hypothesis)."""
 
 from __future__ import annotations
 

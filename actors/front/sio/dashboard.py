@@ -1,4 +1,4 @@
-"""The dashboard's list dialect (seed-dashboard.md "Socket.IO").
+"""The dashboard's list dialect (docs/socketio.md §2).
 
 subscribe {symbols} → initial_data {data, timestamp}, then subscribed {symbols, timestamp};
 unsubscribe {symbols} → unsubscribed {symbols, timestamp}; get_historical {symbol} →

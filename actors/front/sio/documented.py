@@ -1,4 +1,4 @@
-"""The documented Socket.IO dialect (seed-spec.md "WebSocket Events"): per-symbol rooms.
+"""The documented Socket.IO dialect (docs/socketio.md §1): per-symbol rooms.
 
 subscribe {symbol} → subscription_confirmed {symbol}, then historical_data {symbol, data}
 (the last 4 hours, oldest first; with `since` (epoch ms), the points after it within those 4

@@ -1,4 +1,4 @@
-"""BroadcastHub: the Socket.IO side of the front (DESIGN.md §2.5, seed-spec.md, seed-dashboard.md).
+"""BroadcastHub: the Socket.IO side of the front (docs/architecture.md §2.5, docs/socketio.md).
 
 python-socketio's AsyncServer on the front's aiohttp app (path /socket.io) speaks the protocol;
 the hub tails the bus and broadcasts, every message encoded once (`codec`) and written by the

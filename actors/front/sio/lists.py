@@ -1,4 +1,4 @@
-"""List-form subscriptions (seed-dashboard.md): each socket's set of symbols, grouped by set.
+"""List-form subscriptions (docs/socketio.md §2): each socket's set of symbols, grouped by set.
 
 Most dashboards subscribe to every symbol, so sockets sharing one set form one group and the
 once-a-second `price_update` is built and encoded once per group, not once per socket.

@@ -1,4 +1,4 @@
-"""The Socket.IO payloads the hub sends (seed-spec.md "WebSocket Events", seed-dashboard.md),
+"""The Socket.IO payloads the hub sends (docs/socketio.md §1, §2),
 as msgspec Structs; prices are numbers, every `timestamp` of a price is its exchange event time.
 
 Structs of scalars only are `gc=False`: a history answer builds thousands of them, and objects

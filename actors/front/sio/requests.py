@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-MAX_SYMBOLS_PER_REQUEST = 1000  # DESIGN.md §9: more than this is an error, nothing changed
+MAX_SYMBOLS_PER_REQUEST = 1000  # docs/socketio.md §4: more than this is an error, nothing changed
 MAX_INTERVALS = 500
 MAX_TIME_MS = 2**63 - 1  # int64, what every store keeps a time in
 MAX_TIME_TEXT = 64

@@ -1,4 +1,4 @@
-// The seed's dashboard session (seed-dashboard.md) with the official client: GET
+// The seed's dashboard session (docs/socketio.md §2) with the official client: GET
 // /symbols/active, subscribe to all in list form, initial_data then subscribed, three list-form
 // price_updates, get_historical, unsubscribe. Reports each step on stdout as "@@" JSON lines.
 import { io } from "socket.io-client";

@@ -1,4 +1,4 @@
-// The seed's "Frontend Integration Example" (seed-spec.md), run as written but for the URL,
+// The seed's "Frontend Integration Example" (docs/socketio.md §1), run as written but for the URL,
 // under a small harness that reports what arrived (lines starting with "@@") and, once the
 // chart has its data, does what the example does when the component unmounts.
 import { io } from "socket.io-client";
