@@ -168,7 +168,9 @@ def _float_column(values: Sequence[float], scale: int) -> bytes:
 def _read_float_column(body: memoryview, offset: int, scale: int) -> tuple[list[float], int]:
     ints, offset = _read_int_column(body, offset)
     if scale == RAW:
-        return array("d", ints.tobytes()).tolist(), offset
+        # The bit patterns were stored in the narrowest width that holds them; widen back to
+        # 8 bytes before reading them as doubles (0.0 or a subnormal packs into one byte).
+        return array("d", array("q", ints).tobytes()).tolist(), offset
     return list(map(truediv, accumulate(ints), repeat(float(10**scale)))), offset
 
 

@@ -49,6 +49,14 @@ def test_round_trip_short_decimals(cols: Columns) -> None:
     assert same(decode(encode(cols, BASE), BASE), cols)
 
 
+@pytest.mark.parametrize("value", [5e-324, 2.5e-323])
+def test_raw_floats_whose_bits_fit_a_narrow_column_come_back(value: float) -> None:
+    # A subnormal's bit pattern packs into one or two bytes; decoding must widen it again.
+    cols = Columns([BASE, BASE + 1], [0, 1], [value, value], [value, None], [False, True])
+    assert decimal_scale([value]) == RAW
+    assert same(decode(encode(cols, BASE), BASE), cols)
+
+
 def test_decimal_scale() -> None:
     assert decimal_scale([42123.45, 1.5]) == 2
     assert decimal_scale([1e-08]) == 8
