@@ -11,7 +11,10 @@ DIR`), every phase runs first with that tree's code (PYTHONPATH, inherited by th
 the programs) and then with this one, and the table shows the earlier delivered p50/p99 beside.
 
 Delivered: one websocket client subscribed to every symbol (documented dialect) measures
-`receive time - timestamp` of each price_update. Stored: the DbWriter's own histogram
+`receive time - timestamp` of each price_update: python-socketio's client (its handler's
+time, so a burst of updates queues behind its own per-event work), and beside it ("wire") a
+raw websocket client that takes the time once per TCP read, before parsing (the fan-out
+benchmark's client), i.e. when the server's bytes arrived. Stored: the DbWriter's own histogram
 `bs_db_lag_seconds` (exchange event time → batch committed), read from the program's metrics
 before and after the phase. DB_FLUSH_SECONDS is the seed's 5 s unless --flush says otherwise,
 so the stored lag is mostly the batching interval.
@@ -38,10 +41,13 @@ import aiohttp
 import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.bench.fanout_support import ClientPlan, Counter, RawClient
 from tests.helpers import free_port
 from tests.integration.tree_support import BIN, Simulator, running_tree
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+# the measuring client subscribes to every symbol at once: above the per-socket request rate
+FRONT_ENV = {"SIO_REQUESTS_PER_SECOND": "1000"}
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Row:
     load: int
     frames_per_s: float
     delivered: list[float]
+    wire: list[float]  # ms
     stored: dict[float, float]  # le → cumulative count during the phase
     stored_sum: float
 
@@ -80,6 +87,7 @@ class Row:
             )
 
         mean = f"{self.stored_sum / count * 1000:.0f}" if count else "-"
+        w = sorted(x / 1000 for x in self.wire)
         return [
             self.mode,
             f"{self.load}x",
@@ -88,6 +96,8 @@ class Row:
             pct(d, 0.5),
             pct(d, 0.99),
             f"{d[-1] * 1000:.0f}" if d else "-",
+            pct(w, 0.5),
+            pct(w, 0.99),
             f"{count:,.0f}",
             f"{self.stored_quantile(0.5) * 1000:.0f}",
             f"{self.stored_quantile(0.99) * 1000:.0f}",
@@ -155,6 +165,15 @@ async def measure(
             await asyncio.sleep(0.5)
     for symbol in symbols:
         await client.emit("subscribe", {"symbol": symbol})
+    wire = Counter()  # phase 1 records
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    host, port = front.removeprefix("http://").split(":")
+    plan = ClientPlan("hub", "room", front, 1, 0, len(symbols))
+    raw, _ = await loop.create_connection(
+        lambda: RawClient(plan, symbols, wire, ready), host, int(port)
+    )
+    await asyncio.wait_for(ready, 60)
     while (await lag_histogram(db_metrics))[0].get(math.inf, 0) == 0:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{mode}: nothing stored after warm-up")
@@ -162,16 +181,17 @@ async def measure(
     await asyncio.sleep(6)  # past the first batches and subscriptions
     before, sum_before = await lag_histogram(db_metrics)
     frames_before = await frames_sent(feed_metrics)
-    recording = True
+    recording, wire.phase = True, 1
     started = time.monotonic()
     await asyncio.sleep(seconds)
-    recording = False
+    recording, wire.phase = False, 0
     elapsed = time.monotonic() - started
     after, sum_after = await lag_histogram(db_metrics)
     frames = (await frames_sent(feed_metrics) - frames_before) / elapsed
     await client.disconnect()
+    raw.close()
     deltas = {le: after[le] - before.get(le, 0.0) for le in after}
-    return Row(mode, load, frames, lags, deltas, sum_after - sum_before)
+    return Row(mode, load, frames, lags, wire.latencies, deltas, sum_after - sum_before)
 
 
 @contextlib.contextmanager
@@ -190,6 +210,7 @@ def embedded(simulator: Simulator, flush: str) -> Iterator[tuple[str, str]]:
             "FEED_SHARDS": "2",
             "LOG_LEVEL": "warning",
             "JWT_ACCESS_SECRET": "bench-" + "x" * 32,
+            **FRONT_ENV,
         }
         log = Path(tmp, "run.log").open("wb")
         proc = subprocess.Popen(["binance-stats", "run"], env=env, cwd=tmp, stdout=log, stderr=log)
@@ -239,7 +260,7 @@ def phase(mode: str, load: int, symbols: int, seconds: float, flush: str) -> Row
             shards=2,
             symbols=symbols,
             rate=float(load),
-            extra_env={"DB_FLUSH_SECONDS": flush, "LOG_LEVEL": "warning"},
+            extra_env={"DB_FLUSH_SECONDS": flush, "LOG_LEVEL": "warning", **FRONT_ENV},
         ) as tree,
     ):
         tree.wait_running(90)
@@ -258,7 +279,9 @@ def print_table(rows: list[Row], before: dict[tuple[str, int], Row]) -> None:
         "p50 ms",
         "p99 ms",
         "max ms",
-        *(["before p50", "before p99"] if before else []),
+        "wire p50",
+        "wire p99",
+        *(["before p50/p99", "before wire"] if before else []),
         "stored",
         "p50 ms",
         "p99 ms",
@@ -269,8 +292,12 @@ def print_table(rows: list[Row], before: dict[tuple[str, int], Row]) -> None:
         cells = row.cells()
         if before:
             old = before.get((row.mode, row.load))
-            old_cells = old.cells()[4:6] if old else ["-", "-"]
-            cells = cells[:7] + old_cells + cells[7:]
+            old_cells = (
+                [f"{old.cells()[4]}/{old.cells()[5]}", f"{old.cells()[7]}/{old.cells()[8]}"]
+                if old
+                else ["-", "-"]
+            )
+            cells = cells[:9] + old_cells + cells[9:]
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     print(
