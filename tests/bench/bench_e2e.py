@@ -244,9 +244,14 @@ def code_from(source: str | None) -> Iterator[None]:
             os.environ["PYTHONPATH"] = old
 
 
-def phase(mode: str, load: int, symbols: int, seconds: float, flush: str) -> Row:
+def phase(
+    mode: str, load: int, symbols: int, seconds: float, flush: str, earlier: bool = False
+) -> Row:
+    """One mode at one load; `earlier`: an earlier revision's code (its simulator may not take
+    `--activity`; its default then is every symbol trading every second, as asked here)."""
+    activity = None if earlier else "uniform"
     if mode == "embedded":
-        simulator = Simulator.start(symbols, rate=float(load))
+        simulator = Simulator.start(symbols, rate=float(load), activity=activity)
         try:
             with embedded(simulator, flush) as (front, metrics_url):
                 return asyncio.run(measure(mode, load, front, metrics_url, [metrics_url], seconds))
@@ -261,6 +266,7 @@ def phase(mode: str, load: int, symbols: int, seconds: float, flush: str) -> Row
             symbols=symbols,
             rate=float(load),
             extra_env={"DB_FLUSH_SECONDS": flush, "LOG_LEVEL": "warning", **FRONT_ENV},
+            activity=activity,
         ) as tree,
     ):
         tree.wait_running(90)
@@ -336,7 +342,7 @@ def main() -> None:
         for mode in ("tree", "embedded"):
             if args.before:
                 with code_from(args.before):
-                    old = phase(mode, load, args.symbols, seconds, args.flush)
+                    old = phase(mode, load, args.symbols, seconds, args.flush, earlier=True)
                 before[(mode, load)] = old
                 print("before", " ".join(old.cells()), file=sys.stderr, flush=True)
             rows.append(phase(mode, load, args.symbols, seconds, args.flush))

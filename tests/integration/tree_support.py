@@ -76,10 +76,11 @@ class Simulator:
         rate: float = 1.0,
         timeout: float = 30.0,
         extra_args: tuple[str, ...] = (),
-        activity: str = "uniform",
+        activity: str | None = "uniform",
     ) -> Simulator:
         """`extra_args` are more `simulate` options (faults such as `--drop-every 60`); the tree
-        tests count prices of every symbol, so they ask for `uniform` activity."""
+        tests count prices of every symbol, so they ask for `uniform` activity (None: the
+        simulator's default, for an earlier revision without the option)."""
         proc = subprocess.Popen(
             [
                 command("binance-stats"),
@@ -92,8 +93,7 @@ class Simulator:
                 str(rate),
                 "--seed",
                 "7",
-                "--activity",
-                activity,
+                *(("--activity", activity) if activity else ()),
                 *extra_args,
             ],
             stdout=subprocess.PIPE,
@@ -332,6 +332,7 @@ def running_tree(
     rate: float = 1.0,
     extra_env: dict[str, str] | None = None,
     simulator_args: tuple[str, ...] = (),
+    activity: str | None = "uniform",
 ) -> Iterator[Tree]:
     """Start the simulator and the whole tree under the real supervisord; tear both down after."""
     command("supervisord")
@@ -339,7 +340,7 @@ def running_tree(
     (root / "run").mkdir(parents=True)
     (root / "logs").mkdir()
     shutil.copy(ROOT / "supervisor.conf", root / "supervisor.conf")
-    simulator = Simulator.start(symbols, rate, extra_args=simulator_args)
+    simulator = Simulator.start(symbols, rate, extra_args=simulator_args, activity=activity)
     port, base = free_port(), metrics_base(shards)
     prefix = f"test:tree:{uuid.uuid4().hex[:10]}:"
     db_path = root / "store.db"
