@@ -115,7 +115,11 @@ class HubServer:
         self.store = open_store(f"sqlite:///{self.dir}/bench.db", self.scheme)
         self.bus = MemoryBus()
         self.reader = PriceReader(MemoryCache(), self.store, self.scheme)
-        self.hub = BroadcastHub(self.bus, self.reader, self.store, self.scheme, make_settings())
+        # thousands of bench clients on one loopback address, each subscribing at once
+        settings = make_settings(
+            SIO_MAX_CONNECTIONS_PER_IP="1000000", SIO_REQUESTS_PER_SECOND="100000"
+        )
+        self.hub = BroadcastHub(self.bus, self.reader, self.store, self.scheme, settings)
 
     async def start(self, app: web.Application) -> None:
         await self.store.open()

@@ -345,22 +345,26 @@ class BroadcastHub(Service):
         """Take new points: broadcast each symbol's now if its throttle allows, else keep it.
         `entries` (bus entry id, point count) moves `position` along, point by point."""
         closed: list[tuple[str, int]] = []
+        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+        take = self._take
         if entries is None:
             for point in points:
-                await self._take(point, closed)
+                await take(point, rooms, closed)
         else:
             index = 0
             for entry_id, count in entries:
                 ms, seq = entry_key(entry_id)
                 for at in range(count):
                     self.position = (ms, seq, at)
-                    await self._take(points[index], closed)
+                    await take(points[index], rooms, closed)
                     index += 1
         self.advanced.fire()
         if closed:
             self.spawn(self._intervals_closed(closed), "interval-close")
 
-    async def _take(self, point: PricePoint, closed: list[tuple[str, int]]) -> None:
+    async def _take(
+        self, point: PricePoint, rooms: dict[Any, Any], closed: list[tuple[str, int]]
+    ) -> None:
         symbol = point.symbol
         known = self.latest.get(symbol)
         if known is not None and known.ts >= point.ts:
@@ -372,8 +376,8 @@ class BroadcastHub(Service):
         if previous is not None and start > previous:
             closed.append((symbol, previous))
         self._interval_of[symbol] = start
-        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
-        members, offset_members = rooms.get(symbol), rooms.get(OFFSET_ROOM + symbol)
+        members = rooms.get(symbol)
+        offset_members = rooms.get(OFFSET_ROOM + symbol) if self.recovery.pids else None
         if members is None and offset_members is None:
             return
         last_ts = self._last_ts.get(symbol)
