@@ -31,6 +31,11 @@ KLINES_LIMIT = 1000
 MAX_WINDOWS = 64  # per waiting symbol; past it the closest windows are joined
 FAULTS = (aiohttp.ClientError, OSError, TimeoutError, RestError, msgspec.DecodeError, ValueError)
 Window = tuple[int, int]  # first and last second, inclusive
+# The exchange answers zero-volume bars for a traded symbol's silent seconds (docs/exchange.md
+# §5.2), so a page whose bars stop short of a second that ended moments ago means that second's
+# bar is not published yet (a busy exchange lags its klines): ask again rather than lose it.
+LATE_KLINE_SECONDS = 10
+LATE_KLINE_TRIES = 4
 
 
 def kline_points(symbol: str, rows: Sequence[KlineRow], first: int, last: int) -> list[PricePoint]:
@@ -219,11 +224,17 @@ class Backfiller:
         first, last = span
         backoff = Backoff(base=self.retry_base, cap=10.0)
         start = first
-        for _ in range(self.retries + (last - first) // KLINES_LIMIT + 1):
+        late_tries = 0
+        for _ in range(self.retries + LATE_KLINE_TRIES + (last - first) // KLINES_LIMIT + 1):
             if start > last:
                 return
             try:
-                rows, start = await self.fetch_page(session, symbol, start, last)
+                rows, following = await self.fetch_page(session, symbol, start, last)
+                if late_tries < LATE_KLINE_TRIES and self._short_of_recent(rows, start, last):
+                    late_tries += 1
+                    await asyncio.sleep(max(self.settle, 0.1) * late_tries)
+                    continue
+                start = following
             except FAULTS as exc:
                 if backoff.attempts >= self.retries:
                     self.lost += last - start + 1
@@ -246,6 +257,14 @@ class Backfiller:
                 self.filled += len(points)
                 self._backfilled.inc(len(points))
                 self.sink(points)
+
+    def _short_of_recent(self, rows: Sequence[KlineRow], start: int, last: int) -> bool:
+        """True when this last page ends before `last` and `last` closed a moment ago."""
+        if last - start + 1 > KLINES_LIMIT:
+            return False  # a full page before the last one
+        if not rows or rows[-1][0] // 1000 >= last:
+            return False  # no bar at all: a pair that has not traded yet, not a late one
+        return self.wall_clock() - (last + 1) < LATE_KLINE_SECONDS
 
     async def fetch_page(
         self, session: aiohttp.ClientSession, symbol: str, start: int, last: int

@@ -159,3 +159,40 @@ async def test_a_backfill_cut_short_waits_again_for_the_next_worker(serve_app: S
         worker.cancel()  # a stop or a restart in the middle of the request
         await asyncio.gather(worker, return_exceptions=True)
     assert filler.pending == {"AUSDT": [(100, 109)]} and filler.queue.qsize() == 1
+
+
+async def test_a_second_whose_kline_the_exchange_has_not_published_yet_is_asked_again(
+    serve_app: Serve,
+) -> None:
+    """A lagging exchange publishes a 1 s bar LAG seconds after the second ends; the backfill of
+    a window that just closed must wait for it instead of storing the window short."""
+    lag = 1.2
+    asked: list[float] = []
+
+    async def lagging_klines(request: web.Request) -> web.Response:
+        asked.append(time.time())
+        first = int(request.query["startTime"]) // 1000
+        last = int(request.query["endTime"]) // 1000
+        published = int(time.time() - lag) - 1  # the newest second whose bar exists
+        rows = [
+            [s * 1000, "1.0", "1.0", "1.0", "1.0", "1", s * 1000 + 999, "1", 1, "0", "0", "0"]
+            for s in range(first, min(last, published) + 1)
+        ]
+        return web.json_response(rows)
+
+    app = web.Application()
+    app.router.add_get("/api/v3/klines", lagging_klines)
+    url = await serve_app(app)
+    stored: list[int] = []
+    filler = Backfiller(url, RestGate(), lambda points: stored.extend(p.ts for p in points), label="t")
+    now = int(time.time())
+    filler.plan(["AUSDT"], now - 4, now)  # a connection replaced just now
+    async with aiohttp.ClientSession() as session:
+        worker = asyncio.ensure_future(filler.run(session))
+        try:
+            await eventually(lambda: _true(filler.idle and bool(asked)), timeout=15.0)
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+    assert sorted({ts // 1000 for ts in stored}) == list(range(now - 4, now + 1))
+    assert len(asked) >= 2  # the first answer stopped short and was asked again
