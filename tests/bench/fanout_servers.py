@@ -117,7 +117,9 @@ class HubServer:
         self.reader = PriceReader(MemoryCache(), self.store, self.scheme)
         # thousands of bench clients on one loopback address, each subscribing at once
         settings = make_settings(
-            SIO_MAX_CONNECTIONS_PER_IP="1000000", SIO_REQUESTS_PER_SECOND="100000"
+            SIO_MAX_CONNECTIONS_PER_IP="1000000",
+            SIO_REQUESTS_PER_SECOND="100000",
+            SIO_EXPENSIVE_READS="1024",
         )
         self.hub = BroadcastHub(self.bus, self.reader, self.store, self.scheme, settings)
 
