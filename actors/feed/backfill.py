@@ -25,11 +25,20 @@ from actors.core.backoff import Backoff
 from actors.feed.decoder import Gap
 from actors.feed.protocol import KLINES_DECODER, KlineRow
 from actors.feed.rest_gate import KLINES_WEIGHT, Priority, RestError, RestGate
+from actors.logs import one_line
 from actors.messages import PricePoint
 
 KLINES_LIMIT = 1000
 MAX_WINDOWS = 64  # per waiting symbol; past it the closest windows are joined
-FAULTS = (aiohttp.ClientError, OSError, TimeoutError, RestError, msgspec.DecodeError, ValueError)
+# What a klines request can fail with; the page is retried (backfill) or left for a rerun (import).
+KLINES_FAULTS = (
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+    RestError,
+    msgspec.DecodeError,
+    ValueError,
+)
 Window = tuple[int, int]  # first and last second, inclusive
 # The exchange answers zero-volume bars for a traded symbol's silent seconds (docs/exchange.md
 # §5.2), so a page whose bars stop short of a second that ended moments ago means that second's
@@ -49,6 +58,31 @@ def kline_points(symbol: str, rows: Sequence[KlineRow], first: int, last: int) -
         for row in rows
         if low <= row[0] <= high and row[8] > 0
     ]
+
+
+async def request_klines(
+    gate: RestGate,
+    session: aiohttp.ClientSession,
+    url: str,
+    symbol: str,
+    first: int,
+    last: int,
+    *,
+    label: str,
+    priority: Priority,
+) -> list[KlineRow]:
+    """One `1s` klines request for seconds [first, last] (at most KLINES_LIMIT) through `gate`."""
+    params: dict[str, str | int] = {
+        "symbol": symbol,
+        "interval": "1s",
+        "startTime": first * 1000,
+        "endTime": last * 1000,
+        "limit": min(KLINES_LIMIT, last - first + 1),
+    }
+    body = await gate.get(
+        session, url, params, label=label, weight=KLINES_WEIGHT, priority=priority
+    )
+    return KLINES_DECODER.decode(body)
 
 
 def merge_windows(windows: Iterable[Window]) -> list[Window]:
@@ -235,15 +269,15 @@ class Backfiller:
                     await asyncio.sleep(max(self.settle, 0.1) * late_tries)
                     continue
                 start = following
-            except FAULTS as exc:
+            except KLINES_FAULTS as exc:
                 if backoff.attempts >= self.retries:
                     self.lost += last - start + 1
                     self.log.warning(
-                        "%s: backfill of %d..%d abandoned: %s", symbol, start, last, _one_line(exc)
+                        "%s: backfill of %d..%d abandoned: %s", symbol, start, last, one_line(exc)
                     )
                     return
                 self.log.warning(
-                    "%s: backfill request failed (%s); retrying", symbol, _one_line(exc)
+                    "%s: backfill request failed (%s); retrying", symbol, one_line(exc)
                 )
                 await asyncio.sleep(backoff.next())
                 continue
@@ -262,8 +296,10 @@ class Backfiller:
         """True when this last page ends before `last` and `last` closed a moment ago."""
         if last - start + 1 > KLINES_LIMIT:
             return False  # a full page before the last one
-        if not rows or rows[-1][0] // 1000 >= last:
+        if not rows:
             return False  # no bar at all: a pair that has not traded yet, not a late one
+        if rows[-1][0] // 1000 >= last:
+            return False
         return self.wall_clock() - (last + 1) < LATE_KLINE_SECONDS
 
     async def fetch_page(
@@ -271,30 +307,13 @@ class Backfiller:
     ) -> tuple[list[KlineRow], int]:
         """One klines request from `start`; its rows and the next second to ask for."""
         count = min(KLINES_LIMIT, last - start + 1)
-        params: dict[str, str | int] = {
-            "symbol": symbol,
-            "interval": "1s",
-            "startTime": start * 1000,
-            "endTime": last * 1000,
-            "limit": count,
-        }
         self.requests += 1
-        body = await self.gate.get(
-            session,
-            self.url,
-            params,
-            label=self.label,
-            weight=KLINES_WEIGHT,
-            priority=self.priority,
-        )
-        rows = KLINES_DECODER.decode(body)
+        rows = await request_klines(
+            self.gate, session, self.url, symbol, start, last,
+            label=self.label, priority=self.priority,
+        )  # fmt: skip
         for row in rows:
             float(row[4])  # ValueError on a bad close: retried like any bad answer
         if len(rows) < count:  # a quiet symbol's seconds without trades have no kline
             return rows, last + 1
         return rows, max(start + 1, rows[-1][0] // 1000 + 1)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -29,6 +29,7 @@ from actors.core.backoff import Backoff
 from actors.feed.decoder import Outcome, TickerDecoder
 from actors.feed.protocol import CANARY_STREAM, encode_control
 from actors.feed.shards import url_streams
+from actors.logs import one_line
 
 CONNECT_FAULTS = (aiohttp.ClientError, aiohttp.WSServerHandshakeError, OSError, TimeoutError)
 STABLE_SECONDS = 10.0  # a socket that served this long is reopened without backoff
@@ -426,5 +427,4 @@ def _close_detail(ws: BytesSocket, msg: object) -> str:
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):  # its str() carries the whole stream URL
         return f"{type(exc).__name__}: HTTP {exc.status} {exc.message}"
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return one_line(exc)

@@ -26,6 +26,7 @@ from actors.feed.listed import ListedSymbols
 from actors.feed.reader import REFRESH
 from actors.feed.rest_gate import RestGate
 from actors.feed.symbols import DISCOVERY_FAULTS, discover_symbols
+from actors.logs import one_line
 from actors.messages import NewSymbol, SymbolRecord
 from actors.store.base import Store, StoreError
 
@@ -108,7 +109,7 @@ class ListingWatcher(Service):
         try:
             listed = await discover_symbols(session, self.rest_url, self.rest_gate)
         except DISCOVERY_FAULTS as exc:
-            return self._failed("failed", f"exchangeInfo check failed ({_one_line(exc)})")
+            return self._failed("failed", f"exchangeInfo check failed ({one_line(exc)})")
         if not listed:
             return self._failed("garbage", "exchangeInfo lists no TRADING USDT spot pair")
         try:
@@ -160,8 +161,3 @@ class ListingWatcher(Service):
         metrics.FEED_LISTING_CHECKS.labels(outcome).inc()
         self.log.warning("%s: the tracked pairs are left as they are", what)
         return False
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -10,6 +10,7 @@ import msgspec
 from actors.config import Settings
 from actors.feed.protocol import EXCHANGE_INFO_DECODER, ExchangeInfo
 from actors.feed.rest_gate import EXCHANGE_INFO_WEIGHT, Priority, RestError, RestGate
+from actors.logs import one_line
 from actors.messages import NewSymbol
 from actors.store import Store, StoreError, open_store
 
@@ -65,12 +66,12 @@ async def seed_symbols_command(settings: Settings) -> int:
     except DISCOVERY_FAULTS as exc:
         print(
             f"seed-symbols: cannot read exchangeInfo from {settings.binance_rest_url}: "
-            f"{_one_line(exc)}",
+            f"{one_line(exc)}",
             file=sys.stderr,
         )
         return 1
     except StoreError as exc:
-        print(f"seed-symbols: store error: {_one_line(exc)}", file=sys.stderr)
+        print(f"seed-symbols: store error: {one_line(exc)}", file=sys.stderr)
         return 1
     finally:
         await store.close()
@@ -79,8 +80,3 @@ async def seed_symbols_command(settings: Settings) -> int:
         f"{settings.binance_rest_url} ({written} new or changed)"
     )
     return 0
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

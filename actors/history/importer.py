@@ -20,25 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
-import msgspec
 
-from actors.feed.backfill import kline_points
-from actors.feed.protocol import KLINES_DECODER
-from actors.feed.rest_gate import KLINES_WEIGHT, Priority, RestError, RestGate
+from actors.feed.backfill import KLINES_FAULTS, kline_points, request_klines
+from actors.feed.rest_gate import KLINES_WEIGHT, Priority, RestGate
 from actors.history.plan import Page, missing_ranges, pages
 from actors.logs import one_line
 from actors.store import Store
 
 log = logging.getLogger("actors.history")
-
-PAGE_FAULTS = (
-    aiohttp.ClientError,
-    OSError,
-    TimeoutError,
-    RestError,
-    msgspec.DecodeError,
-    ValueError,
-)
 
 
 @dataclass
@@ -114,7 +103,7 @@ class HistoryImporter:
             page = queue.get_nowait()
             try:
                 written = await self.import_page(page)
-            except PAGE_FAULTS as exc:
+            except KLINES_FAULTS as exc:
                 self.report.pages_failed += 1
                 if page.symbol not in self.report.failed:
                     self.report.failed.append(page.symbol)
@@ -125,24 +114,14 @@ class HistoryImporter:
     async def import_page(self, page: Page) -> int:
         """Fetch one page, store the seconds with a trade the store lacks, record it imported."""
         symbol, first, last = page
-        params: dict[str, str | int] = {
-            "symbol": symbol,
-            "interval": "1s",
-            "startTime": first * 1000,
-            "endTime": last * 1000,
-            "limit": last - first + 1,
-        }
         self.report.requests += 1
         self.report.weight += KLINES_WEIGHT
-        body = await self.gate.get(
-            self.session,
-            self.url,
-            params,
+        rows = await request_klines(
+            self.gate, self.session, self.url, symbol, first, last,
             label="history",
-            weight=KLINES_WEIGHT,
             priority=Priority.HISTORY,  # behind the live feed's backfill and listing checks
-        )
-        points = kline_points(symbol, KLINES_DECODER.decode(body), first, last)
+        )  # fmt: skip
+        points = kline_points(symbol, rows, first, last)
         if points:
             stored = await self.store.points_between(symbol, first * 1000, last * 1000 + 999)
             have = {point.second for point in stored}
