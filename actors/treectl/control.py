@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from actors.config import Settings
@@ -83,15 +84,12 @@ class Tree:
                 file=sys.stderr,
             )
             return 1
-        deadline = time.monotonic() + 30
-        while self.ctl("pid").returncode != 0:
-            if time.monotonic() > deadline:
-                print(
-                    f"{PROG}: supervisord did not answer; see {self.logs_dir}/supervisord.log",
-                    file=sys.stderr,
-                )
-                return 1
-            time.sleep(0.1)
+        if not _wait_until(lambda: self.ctl("pid").returncode == 0, 30.0, 0.1):
+            print(
+                f"{PROG}: supervisord did not answer; see {self.logs_dir}/supervisord.log",
+                file=sys.stderr,
+            )
+            return 1
         names = [name for group in host_groups(self.settings) for name in group.addresses()]
         print(f"started supervisord (pid {self.pid()}) in {self.root}: {' '.join(names)}")
         return 0
@@ -103,15 +101,12 @@ class Tree:
             print("not running")
             return 0
         result = self.ctl("shutdown")
-        deadline = time.monotonic() + STOP_DEADLINE
-        while self.pid() is not None:
-            if time.monotonic() > deadline:
-                print(
-                    f"{PROG}: supervisord (pid {pid}) still runs: {result.stdout.strip()}",
-                    file=sys.stderr,
-                )
-                return 1
-            time.sleep(0.2)
+        if not _wait_until(lambda: self.pid() is None, STOP_DEADLINE, 0.2):
+            print(
+                f"{PROG}: supervisord (pid {pid}) still runs: {result.stdout.strip()}",
+                file=sys.stderr,
+            )
+            return 1
         print(f"stopped supervisord (pid {pid})")
         return 0
 
@@ -162,3 +157,13 @@ def tree_command(
         print(render_portable() if portable else render_host(settings, tree.root), end="")
         return 0
     raise SystemExit(f"{PROG}: unknown action {action!r}")
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float, interval: float) -> bool:
+    """Poll `condition` every `interval` s; False once `seconds` have passed without it."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
