@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from actors.bus.memory import MemoryBus
 from actors.config import Settings
+from actors.simulator.exchange import ExchangeSimulator
 from actors.store import Store
 
 T = TypeVar("T")
@@ -138,3 +139,29 @@ async def store_bus_points(bus: MemoryBus, store: Store, stop: asyncio.Event) ->
         if batch is not None:
             await store.write_points(batch.points)
             await sub.ack(batch)
+
+
+async def stored_prices(store: Store, symbol: str, first: int, last: int) -> dict[int, float]:
+    """Second -> stored price of `symbol` over the seconds [first, last] (inclusive)."""
+    points = await store.points_between(symbol, first * 1000, last * 1000 + 999)
+    return {point.second: point.price for point in points}
+
+
+def simulated_closes(
+    sim: ExchangeSimulator, symbol: str, first: int, last: int
+) -> dict[int, float]:
+    """Second -> the simulator's close of `symbol`, for the seconds in [first, last] it traded."""
+    closes = {second: sim.close_price(symbol, second) for second in range(first, last + 1)}
+    return {second: close for second, close in closes.items() if close is not None}
+
+
+async def store_matches_simulator(
+    store: Store, sim: ExchangeSimulator, symbols: list[str], first: int, last: int
+) -> bool:
+    """Every symbol's stored seconds in [first, last] are exactly the simulator's closes."""
+    for symbol in symbols:
+        if await stored_prices(store, symbol, first, last) != simulated_closes(
+            sim, symbol, first, last
+        ):
+            return False
+    return True

@@ -27,7 +27,7 @@ from actors.simulator.exchange import ExchangeSimulator
 from actors.sinks.db_writer import DbWriter
 from actors.store import Store
 from tests.conftest import RedisHandle
-from tests.helpers import eventually
+from tests.helpers import eventually, simulated_closes
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,8 +63,8 @@ async def gaps(store: Store, sim: ExchangeSimulator, first: int, last: int) -> d
     for symbol in sim.usdt_symbols():
         points = await store.points_between(symbol, first * 1000, last * 1000 + 999)
         stored = {p.second: p.price for p in points}
-        truth = {s: sim.close_price(symbol, s) for s in range(first, last + 1)}
-        bad = [s for s, price in truth.items() if price is not None and stored.get(s) != price]
+        truth = simulated_closes(sim, symbol, first, last)
+        bad = [s for s, price in truth.items() if stored.get(s) != price]
         if bad or len(points) != len(stored):
             wrong[symbol] = bad
     return wrong

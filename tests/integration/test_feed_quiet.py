@@ -25,7 +25,13 @@ from actors.feed.symbols import discover_symbols
 from actors.messages import NewSymbol
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import Store
-from tests.helpers import eventually, store_bus_points
+from tests.helpers import (
+    eventually,
+    simulated_closes,
+    store_bus_points,
+    store_matches_simulator,
+    stored_prices,
+)
 
 
 @dataclass
@@ -38,18 +44,13 @@ class Feed:
     cleanups: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     async def series(self, symbol: str, first: int, last: int) -> dict[int, float]:
-        points = await self.store.points_between(symbol, first * 1000, last * 1000 + 999)
-        return {p.second: p.price for p in points}
+        return await stored_prices(self.store, symbol, first, last)
 
     def truth(self, symbol: str, first: int, last: int) -> dict[int, float]:
-        closes = {s: self.sim.close_price(symbol, s) for s in range(first, last + 1)}
-        return {s: c for s, c in closes.items() if c is not None}
+        return simulated_closes(self.sim, symbol, first, last)
 
     async def whole(self, first: int, last: int) -> bool:
-        for symbol in self.symbols:
-            if await self.series(symbol, first, last) != self.truth(symbol, first, last):
-                return False
-        return True
+        return await store_matches_simulator(self.store, self.sim, self.symbols, first, last)
 
     @property
     def klines_requests(self) -> int:

@@ -31,7 +31,14 @@ from actors.feed.symbols import seed_symbols
 from actors.messages import NewSymbol
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import Store
-from tests.helpers import eventually, free_port, store_bus_points
+from tests.helpers import (
+    eventually,
+    free_port,
+    simulated_closes,
+    store_bus_points,
+    store_matches_simulator,
+    stored_prices,
+)
 
 
 @dataclass
@@ -62,18 +69,13 @@ class Rig:
         )
 
     async def series(self, symbol: str, first: int, last: int) -> dict[int, float]:
-        points = await self.store.points_between(symbol, first * 1000, last * 1000 + 999)
-        return {p.second: p.price for p in points}
+        return await stored_prices(self.store, symbol, first, last)
 
     def truth(self, symbol: str, first: int, last: int) -> dict[int, float]:
-        closes = {s: self.sim.close_price(symbol, s) for s in range(first, last + 1)}
-        return {s: c for s, c in closes.items() if c is not None}
+        return simulated_closes(self.sim, symbol, first, last)
 
     async def gapless(self, first: int, last: int) -> bool:
-        for symbol in self.symbols:
-            if await self.series(symbol, first, last) != self.truth(symbol, first, last):
-                return False
-        return True
+        return await store_matches_simulator(self.store, self.sim, self.symbols, first, last)
 
     async def assert_gapless(self, first: int, last: int, timeout: float = 20.0) -> None:
         with contextlib.suppress(AssertionError):

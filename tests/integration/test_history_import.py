@@ -23,26 +23,11 @@ from actors.history.plan import Page, missing_ranges, pages
 from actors.messages import PricePoint
 from actors.simulator.exchange import ExchangeSimulator
 from actors.store import IntervalScheme, Store, open_store
-from tests.helpers import eventually, make_settings
+from tests.helpers import eventually, make_settings, simulated_closes, stored_prices
 
 pytestmark = pytest.mark.timeout(120)
 
 WINDOW = 1500  # seconds imported: two pages per symbol
-
-
-def _expected(sim: ExchangeSimulator, symbol: str, first: int, last: int) -> dict[int, float]:
-    """Ground truth: the close of every second in [first, last] in which `symbol` traded."""
-    out = {}
-    for second in range(first, last + 1):
-        close = sim.close_price(symbol, second)
-        if close is not None:
-            out[second] = close
-    return out
-
-
-async def _stored(store: Store, symbol: str, first: int, last: int) -> dict[int, float]:
-    points = await store.points_between(symbol, first * 1000, last * 1000 + 999)
-    return {point.second: point.price for point in points}
 
 
 def test_klines_without_a_trade_add_no_point() -> None:
@@ -88,11 +73,12 @@ async def test_import_stores_every_traded_second_once_and_a_rerun_asks_for_nothi
         try:
             total = 0
             for symbol in sim.usdt_symbols():
-                expected = _expected(sim, symbol, first, end)
-                assert await _stored(store, symbol, first, end) == expected, symbol
+                expected = simulated_closes(sim, symbol, first, end)
+                assert await stored_prices(store, symbol, first, end) == expected, symbol
                 total += len(expected)
             quiet = sim.usdt_symbols()[-1]
-            assert len(_expected(sim, quiet, first, end)) < WINDOW / 10  # silent seconds: no rows
+            traded = simulated_closes(sim, quiet, first, end)
+            assert len(traded) < WINDOW / 10  # silent seconds: no rows
             points = await store.points_between("BTCUSDT", first * 1000, end * 1000 + 999)
             assert all(p.backfill and p.pct is None for p in points)
         finally:
@@ -147,8 +133,8 @@ async def test_interrupted_import_continues_where_it_stopped(sqlite_store: Store
         await resumed.run(rest)
         assert resumed.report.pages_done == 23 and resumed.report.rows_kept == 0
         for symbol in names:
-            expected = _expected(sim, symbol, first, end)
-            assert await _stored(sqlite_store, symbol, first, end) == expected, symbol
+            expected = simulated_closes(sim, symbol, first, end)
+            assert await stored_prices(sqlite_store, symbol, first, end) == expected, symbol
 
 
 async def test_backfill_command_killed_mid_way_then_rerun_completes(tmp_path: Path) -> None:
@@ -206,8 +192,8 @@ async def test_backfill_command_killed_mid_way_then_rerun_completes(tmp_path: Pa
         try:
             first = end - 2 * 3600 + 1
             for symbol in sim.usdt_symbols():
-                expected = _expected(sim, symbol, first, end)
-                assert await _stored(store, symbol, first, end) == expected, symbol
+                expected = simulated_closes(sim, symbol, first, end)
+                assert await stored_prices(store, symbol, first, end) == expected, symbol
         finally:
             await store.close()
 
