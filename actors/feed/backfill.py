@@ -1,4 +1,5 @@
-"""Backfill: the seconds a connection was down, recovered from REST `1s` klines (§5.2).
+"""Backfill: the seconds a connection was down, recovered from REST `1s` klines
+(docs/exchange.md §5.2).
 
 Holes are connection downtime, never a quiet symbol's silence: `plan(symbols, first, last)`
 records that the connection carrying `symbols` was down, stalled or being replaced during

@@ -33,7 +33,7 @@ from actors.logs import one_line
 
 CONNECT_FAULTS = (aiohttp.ClientError, aiohttp.WSServerHandshakeError, OSError, TimeoutError)
 STABLE_SECONDS = 10.0  # a socket that served this long is reopened without backoff
-SUBSCRIBE_BATCH = 150  # names per SUBSCRIBE: keeps each request well under ~4 KB (§3.3)
+SUBSCRIBE_BATCH = 150  # names per SUBSCRIBE: keeps each request well under ~4 KB (docs/exchange.md §3)
 _CLOSED = (
     aiohttp.WSMsgType.CLOSE,
     aiohttp.WSMsgType.CLOSING,

@@ -88,7 +88,7 @@ class ControlRequest(msgspec.Struct, omit_defaults=True):
 
 
 class SymbolInfo(msgspec.Struct):
-    """One exchangeInfo symbol entry, only the fields discovery reads (§5.1)."""
+    """One exchangeInfo symbol entry, only the fields discovery reads (docs/exchange.md §5.1)."""
 
     symbol: str
     status: str
@@ -119,7 +119,7 @@ CANARY_STREAM = "btcusdt@ticker"
 
 
 def stream_name(symbol: str) -> str:
-    """The miniTicker stream of a symbol; the symbol part must be lowercase (§1.3)."""
+    """The miniTicker stream of a symbol; the symbol part must be lowercase (docs/exchange.md §1.3)."""
     return symbol.lower() + STREAM_SUFFIX
 
 
