@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -165,3 +169,40 @@ async def store_matches_simulator(
         ):
             return False
     return True
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The status of a GET of `url` (an error status too), or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def embedded_process(
+    env: dict[str, str], cwd: Path, port: int, timeout: float = 30.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`binance-stats run` in `cwd` with `env`, yielded once its /healthz on `port` answers 200;
+    killed on the way out if it still runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actors", "run"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while http_status(f"http://127.0.0.1:{port}/healthz", timeout=1.0) != 200:
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, f"no /healthz within {timeout:g} s"
+            time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -7,29 +7,17 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import embedded_process, free_port, http_status
 
 REDIS_PASSWORD = "hunter2-redis-pw"
 ADMIN_PASSWORD = "super-admin-pw-77"
 JWT_SECRET = "jwt-secret-" + "q" * 40
-
-
-def _get(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
 
 
 def _outward_address() -> str | None:
@@ -61,24 +49,8 @@ def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         JWT_ACCESS_SECRET=JWT_SECRET,
         BCRYPT_SALT_ROUNDS="4",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "actors", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while _get(f"http://127.0.0.1:{port}/healthz") != 200:
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            assert time.monotonic() < deadline, "no /healthz within 30 s"
-            time.sleep(0.1)
+    with embedded_process(env, tmp_path, port) as proc:
         yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_secrets_stay_out_of_the_log_and_bad_http_is_one_info_line(
@@ -89,12 +61,12 @@ def test_secrets_stay_out_of_the_log_and_bad_http_is_one_info_line(
         raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n")
         assert b" 400 " in raw.recv(100)
     token_in_url = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VySWQiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
-    _get(f"http://127.0.0.1:{port}/api/v1/price-data/{token_in_url}")
-    assert _get(f"http://127.0.0.1:{port}/metrics") == 200  # loopback: served
+    http_status(f"http://127.0.0.1:{port}/api/v1/price-data/{token_in_url}")
+    assert http_status(f"http://127.0.0.1:{port}/metrics") == 200  # loopback: served
     outward = _outward_address()
     if outward is not None:
-        assert _get(f"http://{outward}:{port}/metrics") == 404
-        assert _get(f"http://{outward}:{port}/healthz") == 200
+        assert http_status(f"http://{outward}:{port}/metrics") == 404
+        assert http_status(f"http://{outward}:{port}/healthz") == 200
     time.sleep(1.0)  # the cache writer meets the Redis refusal meanwhile
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
-
-
-def _healthz(port: int) -> int | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return int(response.status)
-    except OSError:
-        return None
+from tests.helpers import embedded_process, free_port, http_status
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -36,26 +25,10 @@ def test_run_serves_healthz_and_stops_cleanly(sig: signal.Signals, tmp_path: Pat
         REDIS_HOST="",
         REDIS_URL="",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "actors", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while _healthz(port) != 200:
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            assert time.monotonic() < deadline, "no /healthz within 30 s"
-            time.sleep(0.1)
+    with embedded_process(env, tmp_path, port) as proc:
         time.sleep(1.5)  # the exchange stays unreachable meanwhile: still healthy
-        assert _healthz(port) == 200
+        assert http_status(f"http://127.0.0.1:{port}/healthz") == 200
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err, err.decode()
