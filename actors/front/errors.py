@@ -7,9 +7,10 @@ only a bug in our own code is a 500 (logged with its traceback once).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -78,6 +79,25 @@ def envelope(data: Any, message: str = "OK", status: int = 200) -> web.Response:
     """A success response in the envelope; `data` may hold msgspec Structs."""
     body = msgspec.json.encode({"success": True, "message": message, "data": data})
     return web.Response(body=body, status=status, content_type=JSON)
+
+
+LONG_LIST_CHUNK = 1_000
+
+
+async def envelope_long(
+    items: Sequence[Any], build: Callable[[Sequence[Any]], list[Any]], message: str = "OK"
+) -> web.Response:
+    """The envelope of a long list (a 24 h price range: 10,000 points, ~4 ms of work), built and
+    encoded `LONG_LIST_CHUNK` items at a time with the loop let go in between, so one request
+    never holds every other client's updates for milliseconds (docs/security.md §4)."""
+    parts = []
+    for at in range(0, len(items), LONG_LIST_CHUNK):
+        if at:
+            await asyncio.sleep(0)
+        parts.append(msgspec.json.encode(build(items[at : at + LONG_LIST_CHUNK]))[1:-1])
+    head = msgspec.json.encode({"success": True, "message": message, "data": []})[:-2]  # ...[
+    body = b"".join((head, b",".join(parts), b"]}"))
+    return web.Response(body=body, content_type=JSON)
 
 
 def error_response(

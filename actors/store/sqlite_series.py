@@ -160,11 +160,24 @@ class SeriesReader:
         """Points with lo_ms <= ts <= hi_ms, oldest first, at most `limit`."""
         if hi_ms < lo_ms or (limit is not None and limit <= 0):
             return []
-        cols = self.columns(conn, symbol, lo_ms, hi_ms)
-        ts, prices, pcts, backfill = cols.ts(), cols.prices, cols.pcts, cols.backfill
-        if limit is not None:
-            ts, prices, pcts, backfill = ts[:limit], prices[:limit], pcts[:limit], backfill[:limit]
-        return list(map(PricePoint, repeat(symbol), ts, prices, pcts, backfill))
+        if limit is None:
+            return self._points(self.columns(conn, symbol, lo_ms, hi_ms), symbol)
+        # A series holds at most one point a second, so the first `limit` points of a whole
+        # series lie within `limit` seconds: a 24 h range capped at 10,000 points decodes about
+        # 10,000, not 86,400. Windows double while gaps leave them short, so a sparse series
+        # takes a few queries, never one per second.
+        points: list[PricePoint] = []
+        span = limit
+        with snapshot(conn):
+            while len(points) < limit and lo_ms <= hi_ms:
+                upper = min(hi_ms, (lo_ms // 1000 + span) * 1000 - 1)
+                points += self._points(self.columns(conn, symbol, lo_ms, upper), symbol)
+                lo_ms, span = upper + 1, span * 2
+        return points[:limit]
+
+    @staticmethod
+    def _points(cols: Columns, symbol: str) -> list[PricePoint]:
+        return list(map(PricePoint, repeat(symbol), cols.ts(), cols.prices, cols.pcts, cols.backfill))
 
     def latest_sec_before(
         self, conn: sqlite3.Connection, symbol: str, before_sec: int

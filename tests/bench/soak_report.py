@@ -7,7 +7,9 @@ Redis's used_memory for redis-server): growth there is growth nothing accounts f
 A process restarted by the soak (the db-writer killed every 7 minutes) has several lives; its
 slope is fitted within lives (one intercept per pid, one common slope), each life's first
 `life_warmup` seconds left out, so a restart's drop and its start-up growth do not count as a
-trend of the program.
+trend of the program. A life of 7 minutes never fills its page caches, so its within-life slope
+is mostly their filling; "across lives" is the slope, over the run, of RSS less the bounded
+structures at the end of each ended life: what each new life needs more of shows there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ProcessFigures:
     rss_last: float
     rss_slope_mb_h: float | None
     beyond_slope_mb_h: float | None
+    across_lives_mb_h: float | None
     fds: tuple[int, int]
     tasks: tuple[float, float] | None
     threads: tuple[float, float] | None
@@ -50,6 +53,18 @@ def pooled_slope(lives: Iterable[list[tuple[float, float]]]) -> float | None:
         num += sum((x - mx) * (y - my) for x, y in points)
         den += sum((x - mx) ** 2 for x, _ in points)
     return num / den if den > 0 else None
+
+
+def across_lives(rows: list[Sample], warmup_s: float) -> float | None:
+    """Slope (MB/h) of RSS less bounded structures at the last sample of each ended life after
+    warm-up; None for a process with fewer than three such lives."""
+    last: dict[int, Sample] = {}
+    for row in rows:
+        if row.rss_mb is not None:
+            last[row.pid] = row
+    ends = [(r.elapsed_s / 3600, (r.rss_mb or 0.0) - bounded_mb(r)) for r in list(last.values())[:-1]]
+    ends = [(hour, rss) for hour, rss in ends if hour * 3600 >= warmup_s]
+    return pooled_slope([ends]) if len(ends) >= 3 else None
 
 
 def bounded_mb(sample: Sample) -> float:
@@ -100,6 +115,7 @@ def figures(samples: list[Sample], warmup_s: float, life_warmup_s: float) -> lis
                 last.rss_mb or 0.0,
                 pooled_slope(lives.values()),
                 pooled_slope(beyond.values()),
+                across_lives(rows, warmup_s) if len(life_start) > 1 else None,
                 (min(fds), max(fds)) if fds else (0, 0),
                 _span([r.tasks for r in kept if r.tasks is not None]),
                 _span([r.threads for r in kept if r.threads is not None]),
@@ -118,6 +134,7 @@ def table(rows: list[ProcessFigures]) -> str:
         "last",
         "slope MB/h",
         "beyond bounded MB/h",
+        "across lives MB/h",
         "fds",
         "tasks",
         "threads",
@@ -132,6 +149,7 @@ def table(rows: list[ProcessFigures]) -> str:
                 f"{r.rss_last:.1f}",
                 "-" if r.rss_slope_mb_h is None else f"{r.rss_slope_mb_h:+.2f}",
                 "-" if r.beyond_slope_mb_h is None else f"{r.beyond_slope_mb_h:+.2f}",
+                "-" if r.across_lives_mb_h is None else f"{r.across_lives_mb_h:+.2f}",
                 f"{r.fds[0]}-{r.fds[1]}",
                 "-" if r.tasks is None else f"{r.tasks[0]:.0f}-{r.tasks[1]:.0f}",
                 "-" if r.threads is None else f"{r.threads[0]:.0f}-{r.threads[1]:.0f}",
@@ -207,3 +225,34 @@ def write_png(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def read_csv(path: Path) -> list[Sample]:
+    """The samples a soak wrote (`CsvSink`), to report again with other warm-ups."""
+    kinds = {name: hint for name, hint in Sample.__annotations__.items()}
+    samples = []
+    with path.open(newline="") as source:
+        for row in csv.DictReader(source):
+            values: dict[str, object] = {}
+            for name, text in row.items():
+                if text == "":
+                    values[name] = None
+                elif name == "process":
+                    values[name] = text
+                elif "int" in kinds[name] and "float" not in kinds[name]:
+                    values[name] = int(float(text))
+                else:
+                    values[name] = float(text)
+            samples.append(Sample(**values))  # type: ignore[arg-type]
+    return samples
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the slopes table of a soak's CSV")
+    parser.add_argument("csv", type=Path)
+    parser.add_argument("--warmup", type=float, default=20.0, help="minutes")
+    parser.add_argument("--life-warmup", type=float, default=120.0, help="s")
+    args = parser.parse_args()
+    print(table(figures(read_csv(args.csv), args.warmup * 60, args.life_warmup)))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from actors.front.errors import LONG_LIST_CHUNK
 from actors.messages import NewSymbol, PricePoint
 from actors.store.base import Store
 from actors.store.intervals import HOUR_MS, IntervalScheme
@@ -103,6 +104,20 @@ async def test_series_between_iso_or_epoch_bounds(api: Api, series: Series) -> N
     assert set(first) == {"symbol", "price", "timestamp", "intervalStartTime", "intervalHour"}
     tag = SCHEME.tag(first["timestamp"])
     assert (first["symbol"], first["intervalStartTime"], first["intervalHour"]) == ("BTCUSDT", *tag)
+
+
+async def test_a_long_series_is_whole_across_encoding_chunks(api: Api, series: Series) -> None:
+    """A day of 1,381 points is built and encoded in chunks (envelope_long): nothing lost,
+    doubled or reordered at a chunk's edge, every point tagged with its own interval."""
+    start = series.now - 23 * HOUR_MS - 60_000
+    reply = await api.call("GET", f"{BASE}/BTCUSDT", params={"startTime": str(start)})
+    assert reply.status == 200 and reply.body["success"] is True
+    expected = series.between("BTCUSDT", start, series.now)
+    assert len(expected) > LONG_LIST_CHUNK
+    assert [(p["timestamp"], p["price"]) for p in reply.data] == [(p.ts, p.price) for p in expected]
+    assert all(
+        (p["intervalStartTime"], p["intervalHour"]) == SCHEME.tag(p["timestamp"]) for p in reply.data
+    )
 
 
 async def test_series_defaults_to_the_last_hour(api: Api, series: Series) -> None:

@@ -275,6 +275,22 @@ async def test_points_between_bounds_order_limit(store: Store) -> None:
     assert await store.points_between("ADAUSDT", pts[-1].ts + 1, pts[-1].ts + HOUR) == []
 
 
+async def test_a_limit_is_the_first_points_whatever_the_gaps(store: Store) -> None:
+    """A limited range is the unlimited one cut at `limit`: across a dense run, a gap of hours,
+    a run a minute apart and a lone late point (the SQLite store reads limited ranges in
+    widening windows)."""
+    dense = series("SOLUSDT", MIDNIGHT, 50)
+    sparse = series("SOLUSDT", MIDNIGHT + 3 * HOUR, 20, step_ms=60_000)
+    late = [pt("SOLUSDT", MIDNIGHT + 20 * HOUR + 5, 7.0)]
+    await store.write_points(dense + sparse + late)
+    whole = await store.points_between("SOLUSDT", MIDNIGHT + 10_500, MIDNIGHT + DAY - 1)
+    assert whole == (dense + sparse + late)[11:]
+    for limit in (1, 5, 39, 40, 41, 55, 59, 60, 1_000):
+        got = await store.points_between("SOLUSDT", MIDNIGHT + 10_500, MIDNIGHT + DAY - 1, limit)
+        assert got == whole[:limit], limit
+    assert await store.points_between("SOLUSDT", 0, MIDNIGHT + DAY, 1) == dense[:1]
+
+
 async def test_interval_aggregate_and_boundaries(store: Store) -> None:
     start = MIDNIGHT + 21 * HOUR  # the 21:00 interval ends at 01:00 the next day
     points = [

@@ -29,3 +29,17 @@ def test_figures_leave_out_warm_ups_and_subtract_bounded_structures() -> None:
     assert row.lives == 2
     assert row.beyond_slope_mb_h == pytest.approx(1.0)  # only the 1 MB/h beyond the cache
     assert row.rss_slope_mb_h is not None and row.rss_slope_mb_h > 1.0
+
+
+def test_across_lives_is_the_trend_of_each_lifes_end() -> None:
+    samples = []
+    for second in range(0, 3600, 30):
+        pid, age = divmod(second, 420)  # killed every 7 minutes
+        # each life fills a cache at 1 MB/min; every life ends 0.5 MB higher than the one before
+        samples.append(Sample(second, "db-writer", pid, rss_mb=60 + age / 60 + pid * 0.5))
+    (row,) = figures(samples, warmup_s=0, life_warmup_s=0)
+    assert row.rss_slope_mb_h == pytest.approx(60.0, rel=0.05)
+    assert row.across_lives_mb_h == pytest.approx(0.5 * 3600 / 420, rel=0.05)
+    one_life = [Sample(s, "front", 1, rss_mb=80.0) for s in range(0, 3600, 30)]
+    (flat,) = figures(one_life, warmup_s=0, life_warmup_s=0)
+    assert flat.across_lives_mb_h is None

@@ -7,11 +7,12 @@ interval lists and the 24-hour statistics (one query for every symbol).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from actors.cache.reader import PriceReader
-from actors.front.errors import ApiError, ErrorSource, envelope
+from actors.front.errors import ApiError, ErrorSource, envelope, envelope_long
 from actors.front.rest.common import Endpoint, read_query
 from actors.front.rest.memo import SharedRecent
 from actors.front.schemas import (
@@ -142,7 +143,7 @@ class PricesApi:
         start, hour = self.scheme.tag(point.ts)
         return PriceItem(point.symbol, point.price, point.ts, start, hour)
 
-    def items(self, points: list[PricePoint]) -> list[PriceItem]:
+    def items(self, points: Sequence[PricePoint]) -> list[PriceItem]:
         """Ordered points, tagged once per interval rather than once per point."""
         items: list[PriceItem] = []
         start = end = hour = -1
@@ -174,7 +175,7 @@ class PricesApi:
         try:
             async with self.gate.slot(request.remote or "unknown"):
                 points = await self.reader.series(symbol, start, end, query.limit or self.max_points)
-                return envelope(self.items(points), "Price data retrieved successfully")
+                return await envelope_long(points, self.items, "Price data retrieved successfully")
         except ServerBusy as exc:
             message = str(exc)
             raise ApiError(503, message, [ErrorSource("", message)], {"Retry-After": "1"}) from None
