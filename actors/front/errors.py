@@ -89,7 +89,7 @@ async def envelope_long(
 ) -> web.Response:
     """The envelope of a long list (a 24 h price range: 10,000 points, ~4 ms of work), built and
     encoded `LONG_LIST_CHUNK` items at a time with the loop let go in between, so one request
-    never holds every other client's updates for milliseconds (docs/security.md §4)."""
+    never holds every other client's updates for milliseconds (docs/security.md §5)."""
     parts = []
     for at in range(0, len(items), LONG_LIST_CHUNK):
         if at:
