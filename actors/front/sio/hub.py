@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from actors import metrics
@@ -164,6 +165,16 @@ class BroadcastHub(Service):
             app.router.add_route(method, "/socket.io/", self._handle_request)
 
     async def _handle_request(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and "sid" not in request.query:
+            # A handshake past a connection limit is refused here, before python-engineio
+            # builds its request environ and a session: a flood of refused handshakes from
+            # one address is the cheapest answer the front can give (docs/security.md §4).
+            refused = self.connections.refusal(request.remote or "unknown")
+            if refused is not None:
+                self._count_refusal()
+                return web.Response(
+                    status=401, body=msgspec.json.encode(refused), content_type="application/json"
+                )
         try:
             response: web.StreamResponse = await self.sio.handle_request(request)
         except KeyError:
@@ -213,8 +224,7 @@ class BroadcastHub(Service):
             ip = (request.remote if request is not None else None) or "unknown"
             refused = connections.admit(eio_sid, ip)
             if refused is not None:
-                limit = "total" if len(connections) >= connections.total else "per_ip"
-                metrics.SIO_REFUSED_CONNECTIONS.labels(limit).inc()
+                self._count_refusal()
                 return refused
             try:
                 result = await on_connect(eio_sid, environ)
@@ -231,6 +241,10 @@ class BroadcastHub(Service):
 
         eio.on("connect", connect)
         eio.on("disconnect", disconnect)
+
+    def _count_refusal(self) -> None:
+        full = len(self.connections) >= self.connections.total
+        metrics.SIO_REFUSED_CONNECTIONS.labels("total" if full else "per_ip").inc()
 
     def is_connected(self, sid: str) -> bool:
         """Whether the Socket.IO socket `sid` is still connected (re-checked after awaits)."""

@@ -43,12 +43,22 @@ class ConnectionLimiter:
         self._per_address: Counter[str] = Counter()
         self.handshakes = RequestRate(per_ip / HANDSHAKE_REFILL_SECONDS, per_ip, clock)
 
-    def admit(self, eio_sid: str, ip: str) -> str | None:
-        """None and the session is counted; else why it is refused."""
+    def refusal(self, ip: str) -> str | None:
+        """Why a handshake from `ip` would be refused now (None: it would be admitted);
+        nothing is counted or spent."""
         if len(self._ip_of) >= self.total:
             return "the server has too many connections; retry later"
         if self._per_address[ip] >= self.per_ip:
             return f"too many connections from {ip} (at most {self.per_ip})"
+        if not self.handshakes.would_allow(ip):
+            return f"too many new connections from {ip}; retry later"
+        return None
+
+    def admit(self, eio_sid: str, ip: str) -> str | None:
+        """None and the session is counted; else why it is refused."""
+        refused = self.refusal(ip)
+        if refused is not None:
+            return refused
         if not self.handshakes.allow(ip):
             return f"too many new connections from {ip}; retry later"
         self._ip_of[eio_sid] = ip
@@ -102,6 +112,10 @@ class RequestRate:
     def _tokens(self, key: str, now: float) -> float:
         tokens, last = self._buckets.get(key, (self.burst, now))
         return min(self.burst, tokens + (now - last) * self.rate)
+
+    def would_allow(self, key: str) -> bool:
+        """Whether `key` has a token now (none is taken)."""
+        return self._tokens(key, self.clock()) >= 1.0
 
     def allow(self, key: str) -> bool:
         """Take a token for `key`; False when it has none left."""
