@@ -216,7 +216,9 @@ class ReadGate:
         try:
             yield
         finally:
-            ended = self.clock()
-            self._spent.append((ended, ended - started))
-            self._spent_total += ended - started
+            if self.budget is not None:  # only a budget reads (and prunes) what was spent
+                ended = self.clock()
+                self._spent.append((ended, ended - started))
+                self._spent_total += ended - started
+                self.spent()  # the last second's only: this deque is bounded by reads a second
             self._slots.release()
