@@ -95,9 +95,7 @@ async def envelope_long(
         if at:
             await asyncio.sleep(0)
         parts.append(msgspec.json.encode(build(items[at : at + LONG_LIST_CHUNK]))[1:-1])
-    head = msgspec.json.encode({"success": True, "message": message, "data": []})[:-2]  # ...[
-    body = b"".join((head, b",".join(parts), b"]}"))
-    return web.Response(body=body, content_type=JSON)
+    return envelope(msgspec.Raw(b"[" + b",".join(parts) + b"]"), message)
 
 
 def error_response(

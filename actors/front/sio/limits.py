@@ -59,8 +59,7 @@ class ConnectionLimiter:
         refused = self.refusal(ip)
         if refused is not None:
             return refused
-        if not self.handshakes.allow(ip):
-            return f"too many new connections from {ip}; retry later"
+        self.handshakes.allow(ip)  # takes the token `refusal` saw (tokens only refill meanwhile)
         self._ip_of[eio_sid] = ip
         self._per_address[ip] += 1
         return None
