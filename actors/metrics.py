@@ -171,6 +171,14 @@ SIO_RATE_LIMITED = Counter(
 SIO_BUSY = Counter(
     "bs_sio_busy_total", "Expensive Socket.IO reads refused because the read gate was full"
 )
+TURNS_DEFERRED = Counter(
+    "bs_front_requests_deferred_total",
+    "Client requests that waited for a later event-loop turn (a burst spread out)",
+)
+TURNS_REFUSED = Counter(
+    "bs_front_requests_refused_busy_total",
+    "Client requests refused because too many were already waiting for a loop turn",
+)
 SIO_SWEPT = Counter(
     "bs_sio_swept_subscriptions_total",
     "Subscriptions of gone sockets removed by the periodic sweep (each one a leak caught)",

@@ -32,6 +32,7 @@ from actors.front.rest.prices import PricesApi
 from actors.front.rest.symbols import SymbolsApi
 from actors.front.rest.system import HubStats, LossReport, ReadinessCheck, SystemApi
 from actors.front.rest.users import UsersApi
+from actors.front.turns import LoopTurns, turns_middleware
 from actors.store.base import Store, StoreError
 
 log = logging.getLogger("actors.front.app")
@@ -55,6 +56,7 @@ class FrontDeps:
     readiness: Sequence[ReadinessCheck] = field(default_factory=tuple)
     bus_losses: LossReport | None = None
     listed: ListedSymbols | None = None  # the exchange's pairs, for POST /symbols
+    turns: LoopTurns | None = None  # shared with the hub: requests per loop turn
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -109,6 +111,11 @@ def build_app(settings: Settings, deps: FrontDeps | None = None) -> web.Applicat
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
             metrics_middleware(),
+            turns_middleware(
+                deps.turns
+                if deps is not None and deps.turns is not None
+                else LoopTurns(settings.requests_per_turn, settings.requests_waiting_max)
+            ),
             cors_middleware(CorsPolicy(settings.allowed_origins)),
             error_middleware((SOCKET_IO_PREFIX,)),
         ],

@@ -20,6 +20,7 @@ from actors.front.rest.system import ReadinessCheck
 from actors.front.server import FrontServer
 from actors.front.sio.hub import BroadcastHub
 from actors.front.sio.sessions import SessionStore
+from actors.front.turns import LoopTurns
 from actors.store import IntervalScheme, Store
 
 
@@ -38,7 +39,8 @@ def front_children(
     """The server, then the hub: the hub stops first and closes its clients (and pending
     long-polls) itself instead of the server waiting them out."""
     reader = PriceReader(cache, store, scheme)
-    hub = BroadcastHub(bus, reader, store, scheme, settings, sessions=sessions)
+    turns = LoopTurns(settings.requests_per_turn, settings.requests_waiting_max)
+    hub = BroadcastHub(bus, reader, store, scheme, settings, sessions=sessions, turns=turns)
     deps = FrontDeps(
         settings=settings,
         store=store,
@@ -49,6 +51,7 @@ def front_children(
         hub=hub,
         readiness=readiness,
         bus_losses=bus.losses,
+        turns=turns,
     )
     app = build_app(settings, deps)
     hub.attach(app)

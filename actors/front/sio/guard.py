@@ -17,6 +17,7 @@ from actors import metrics
 from actors.front.sio.context import HubContext
 from actors.front.sio.limits import RequestRate, ServerBusy
 from actors.front.sio.requests import RequestError
+from actors.front.turns import MAX_WAITING, PER_TURN, LoopTurns, TurnsExhausted
 from actors.store.base import StoreError
 
 log = logging.getLogger("actors.front.sio.guard")
@@ -34,9 +35,11 @@ class HandlerGuard:
         ctx: HubContext,
         rate: RequestRate,
         on_limit: Callable[[str], None] = lambda eio_sid: None,
+        turns: LoopTurns | None = None,
     ) -> None:
         self.ctx = ctx
         self.rate = rate
+        self.turns = turns or LoopTurns(PER_TURN, MAX_WAITING)
         self.on_limit = on_limit  # told the engine.io sid of a socket a limit disconnects
         self._refused: dict[str, int] = {}
 
@@ -59,7 +62,11 @@ class HandlerGuard:
                 await self.ctx.fast.drop(eio_sid)
                 return
             try:
+                await self.turns.take()  # a burst of events from many sockets is spread out
                 await handler(sid, payload)
+            except TurnsExhausted as exc:
+                metrics.SIO_BUSY.inc()
+                await self.ctx.error(sid, event, str(exc))
             except RequestError as exc:
                 await self.ctx.error(sid, event, str(exc))
             except ServerBusy as exc:

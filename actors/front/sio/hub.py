@@ -44,6 +44,7 @@ from actors.front.sio.recovery import (
     format_position,
 )
 from actors.front.sio.sessions import MemorySessions, SessionStore
+from actors.front.turns import LoopTurns
 from actors.messages import PricePoint
 from actors.store.base import Store, StoreError
 from actors.store.intervals import IntervalScheme
@@ -79,6 +80,7 @@ class BroadcastHub(Service):
         interval_close_delay: float | None = None,
         limits: SocketLimits | None = None,
         sessions: SessionStore | None = None,
+        turns: LoopTurns | None = None,
         name: str = "hub",
     ) -> None:
         super().__init__(name)
@@ -142,6 +144,8 @@ class BroadcastHub(Service):
             self.ctx,
             RequestRate(self.limits.requests_per_second),
             on_limit=self.connections.penalize,
+            turns=turns
+            or LoopTurns(settings.requests_per_turn, settings.requests_waiting_max),
         )
         self.documented = DocumentedDialect(self.ctx)
         self.dashboard = ListDialect(self.ctx, self.lists)
