@@ -114,7 +114,7 @@ def build_app(settings: Settings, deps: FrontDeps | None = None) -> web.Applicat
             turns_middleware(
                 deps.turns
                 if deps is not None and deps.turns is not None
-                else LoopTurns(settings.requests_per_turn, settings.requests_waiting_max)
+                else LoopTurns.from_settings(settings)
             ),
             cors_middleware(CorsPolicy(settings.allowed_origins)),
             error_middleware((SOCKET_IO_PREFIX,)),

@@ -39,7 +39,7 @@ def front_children(
     """The server, then the hub: the hub stops first and closes its clients (and pending
     long-polls) itself instead of the server waiting them out."""
     reader = PriceReader(cache, store, scheme)
-    turns = LoopTurns(settings.requests_per_turn, settings.requests_waiting_max)
+    turns = LoopTurns.from_settings(settings)
     hub = BroadcastHub(bus, reader, store, scheme, settings, sessions=sessions, turns=turns)
     deps = FrontDeps(
         settings=settings,

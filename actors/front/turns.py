@@ -18,14 +18,15 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from actors import metrics
-from actors.front.errors import ErrorSource, error_response
-
-PER_TURN = 8  # REQUESTS_PER_TURN's default
-MAX_WAITING = 2000  # REQUESTS_WAITING_MAX's default
+from actors.config import Settings
+from actors.front.errors import ApiError, error_response
 
 
-class TurnsExhausted(Exception):
-    """More requests are already waiting for a turn than the bound allows."""
+class TurnsExhausted(ApiError):
+    """More requests are already waiting for a turn than the bound allows: 503, retry in 1 s."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "server busy: too many requests waiting", (), {"Retry-After": "1"})
 
 
 class LoopTurns:
@@ -40,6 +41,11 @@ class LoopTurns:
         self._started = 0
         self._reset_pending = False
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoopTurns:
+        """REQUESTS_PER_TURN and REQUESTS_WAITING_MAX."""
+        return cls(settings.requests_per_turn, settings.requests_waiting_max)
+
     def _reset(self) -> None:
         self._started = 0
         self._reset_pending = False
@@ -49,7 +55,7 @@ class LoopTurns:
         if self._started >= self.per_turn:
             if self.waiting >= self.max_waiting:
                 metrics.TURNS_REFUSED.inc()
-                raise TurnsExhausted("server busy: too many requests waiting")
+                raise TurnsExhausted()
             self.waiting += 1
             metrics.TURNS_DEFERRED.inc()
             try:
@@ -76,9 +82,7 @@ def turns_middleware(turns: LoopTurns) -> Middleware:
         try:
             await turns.take()
         except TurnsExhausted as exc:
-            return error_response(
-                503, str(exc), [ErrorSource("", str(exc))], headers={"Retry-After": "1"}
-            )
+            return error_response(exc.status, exc.message, exc.sources, exc.headers)
         return await handler(request)
 
     return middleware

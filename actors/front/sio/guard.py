@@ -17,7 +17,7 @@ from actors import metrics
 from actors.front.sio.context import HubContext
 from actors.front.sio.limits import RequestRate, ServerBusy
 from actors.front.sio.requests import RequestError
-from actors.front.turns import MAX_WAITING, PER_TURN, LoopTurns, TurnsExhausted
+from actors.front.turns import LoopTurns, TurnsExhausted
 from actors.store.base import StoreError
 
 log = logging.getLogger("actors.front.sio.guard")
@@ -34,12 +34,12 @@ class HandlerGuard:
         self,
         ctx: HubContext,
         rate: RequestRate,
+        turns: LoopTurns,
         on_limit: Callable[[str], None] = lambda eio_sid: None,
-        turns: LoopTurns | None = None,
     ) -> None:
         self.ctx = ctx
         self.rate = rate
-        self.turns = turns or LoopTurns(PER_TURN, MAX_WAITING)
+        self.turns = turns  # shared with the HTTP middleware: one share per loop turn
         self.on_limit = on_limit  # told the engine.io sid of a socket a limit disconnects
         self._refused: dict[str, int] = {}
 
@@ -64,9 +64,8 @@ class HandlerGuard:
             try:
                 await self.turns.take()  # a burst of events from many sockets is spread out
                 await handler(sid, payload)
-            except TurnsExhausted as exc:
-                metrics.SIO_BUSY.inc()
-                await self.ctx.error(sid, event, str(exc))
+            except TurnsExhausted as exc:  # counted by LoopTurns itself
+                await self.ctx.error(sid, event, exc.message)
             except RequestError as exc:
                 await self.ctx.error(sid, event, str(exc))
             except ServerBusy as exc:

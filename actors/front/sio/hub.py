@@ -143,9 +143,8 @@ class BroadcastHub(Service):
         self.guard = HandlerGuard(
             self.ctx,
             RequestRate(self.limits.requests_per_second),
+            turns or LoopTurns.from_settings(settings),
             on_limit=self.connections.penalize,
-            turns=turns
-            or LoopTurns(settings.requests_per_turn, settings.requests_waiting_max),
         )
         self.documented = DocumentedDialect(self.ctx)
         self.dashboard = ListDialect(self.ctx, self.lists)
