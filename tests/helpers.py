@@ -27,6 +27,16 @@ from actors.store import Store
 T = TypeVar("T")
 
 
+class ManualClock:
+    """Monotonic seconds that a test moves by hand (`clock.now += ...`)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:

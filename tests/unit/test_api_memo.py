@@ -7,18 +7,11 @@ import asyncio
 import pytest
 
 from actors.front.rest.memo import SharedRecent
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import ManualClock
 
 
 async def test_concurrent_callers_share_one_computation_then_it_expires() -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     memo: SharedRecent[int] = SharedRecent(2.0, clock)
     calls = 0
     release = asyncio.Event()
@@ -40,7 +33,7 @@ async def test_concurrent_callers_share_one_computation_then_it_expires() -> Non
 
 
 async def test_a_failure_reaches_every_caller_and_is_retried() -> None:
-    memo: SharedRecent[int] = SharedRecent(2.0, Clock())
+    memo: SharedRecent[int] = SharedRecent(2.0, ManualClock(0.0))
     attempts = 0
 
     async def flaky() -> int:
@@ -57,7 +50,7 @@ async def test_a_failure_reaches_every_caller_and_is_retried() -> None:
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_others() -> None:
-    memo: SharedRecent[str] = SharedRecent(1.0, Clock())
+    memo: SharedRecent[str] = SharedRecent(1.0, ManualClock(0.0))
     release = asyncio.Event()
 
     async def compute() -> str:

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from actors.front.ratelimit import Limit, LoginLimiter, RegistrationLimiter, SlidingWindow
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import ManualClock
 
 
 def test_eleventh_failure_from_one_address_waits_there_only() -> None:
     """Issue 12, attack 5: ten wrong passwords lock the (email, address) pair, not the owner."""
-    clock = Clock()
+    clock = ManualClock()
     limiter = LoginLimiter(clock=clock)
     for _ in range(10):
         assert limiter.begin("a@x.io", "10.0.0.66") == 0
@@ -29,7 +22,7 @@ def test_eleventh_failure_from_one_address_waits_there_only() -> None:
 
 
 def test_an_email_under_a_spread_attack_still_takes_clean_addresses() -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = LoginLimiter(per_pair=Limit(10, 900), email_alarm=20, clock=clock)
     for i in range(20):
         assert limiter.begin("a@x.io", f"10.0.0.{i}") == 0
@@ -39,7 +32,7 @@ def test_an_email_under_a_spread_attack_still_takes_clean_addresses() -> None:
 
 
 def test_sixty_failures_from_one_ip_block_it_for_the_rest_of_the_minute() -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = LoginLimiter(clock=clock)
     for i in range(60):
         assert limiter.begin(f"u{i}@x.io", "10.0.0.1") == 0
@@ -50,7 +43,7 @@ def test_sixty_failures_from_one_ip_block_it_for_the_rest_of_the_minute() -> Non
 
 
 def test_successes_never_count_and_clear_the_email() -> None:
-    limiter = LoginLimiter(clock=Clock())
+    limiter = LoginLimiter(clock=ManualClock())
     for _ in range(9):
         assert limiter.begin("a@x.io", "ip") == 0
     assert limiter.begin("a@x.io", "ip") == 0
@@ -62,14 +55,14 @@ def test_successes_never_count_and_clear_the_email() -> None:
 
 
 def test_attempts_in_flight_count_before_their_verdict() -> None:
-    limiter = LoginLimiter(per_pair=Limit(3, 60), clock=Clock())
+    limiter = LoginLimiter(per_pair=Limit(3, 60), clock=ManualClock())
     assert [limiter.begin("a@x.io", "ip") for _ in range(4)] == [0, 0, 0, 60]
     limiter.withdraw("a@x.io", "ip")
     assert limiter.begin("a@x.io", "ip") == 0
 
 
 def test_window_keeps_at_most_max_keys() -> None:
-    clock = Clock()
+    clock = ManualClock()
     window = SlidingWindow(Limit(2, 60), max_keys=100, clock=clock)
     for i in range(1000):
         window.record(f"k{i}")
@@ -79,7 +72,7 @@ def test_window_keeps_at_most_max_keys() -> None:
 
 
 def test_registrations_per_address_are_limited_and_refusals_withdrawn() -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = RegistrationLimiter(Limit(3, 3600), clock=clock)
     assert [limiter.begin("10.0.0.1") for _ in range(3)] == [0, 0, 0]
     assert limiter.begin("10.0.0.1") == 3600

@@ -5,22 +5,13 @@ from __future__ import annotations
 from actors.cache.base import AGGREGATE_TTL_SECONDS, LATEST_TTL_SECONDS, SERIES_WINDOW_MS
 from actors.cache.memory import TRIM_SLACK, MemoryCache
 from actors.messages import IntervalAggregate, PricePoint
+from tests.helpers import ManualClock
 
 T0 = 1_700_000_000_000
 
 
-class Clock:
-    """Monotonic seconds that the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_latest_expires_after_an_hour_and_never_goes_back_in_time() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = MemoryCache(clock)
     await cache.put_points([PricePoint("BTCUSDT", T0 + 5000, 2.0)])
     await cache.put_points([PricePoint("BTCUSDT", T0 + 1000, 1.0, backfill=True)])  # late backfill
@@ -32,7 +23,7 @@ async def test_latest_expires_after_an_hour_and_never_goes_back_in_time() -> Non
 
 
 async def test_series_is_ordered_unique_per_second_and_keeps_pct_and_backfill() -> None:
-    cache = MemoryCache(Clock())
+    cache = MemoryCache(ManualClock())
     first = [PricePoint("A", T0 + 3000, 3.0), PricePoint("A", T0 + 1000, 1.0, 0.5, True)]
     await cache.put_points(first)
     await cache.put_points([PricePoint("A", T0 + 2000, 2.0), PricePoint("A", T0 + 3400, 3.5)])
@@ -46,7 +37,7 @@ async def test_series_is_ordered_unique_per_second_and_keeps_pct_and_backfill() 
 
 
 async def test_series_keeps_only_the_four_hours_before_its_newest_point() -> None:
-    cache = MemoryCache(Clock())
+    cache = MemoryCache(ManualClock())
     step = 60_000
     count = SERIES_WINDOW_MS // step + TRIM_SLACK + 10
     await cache.put_points([PricePoint("A", T0 + i * step, float(i)) for i in range(count)])
@@ -58,7 +49,7 @@ async def test_series_keeps_only_the_four_hours_before_its_newest_point() -> Non
 
 
 async def test_series_misses_below_the_floor_so_readers_use_the_store() -> None:
-    cache = MemoryCache(Clock())
+    cache = MemoryCache(ManualClock())
     assert await cache.series("A", T0, T0 + 10_000) == []
     await cache.put_points([PricePoint("A", T0 + 5000, 5.0), PricePoint("A", T0 + 6000, 6.0)])
     assert await cache.series("A", T0, T0 + 10_000) == []  # the cache knows nothing before T0+5s
@@ -71,7 +62,7 @@ async def test_series_misses_below_the_floor_so_readers_use_the_store() -> None:
 
 
 async def test_series_and_floor_vanish_after_four_hours_without_writes() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = MemoryCache(clock)
     await cache.put_points([PricePoint("A", T0, 1.0)])
     clock.now += SERIES_WINDOW_MS / 1000 + 1
@@ -81,7 +72,7 @@ async def test_series_and_floor_vanish_after_four_hours_without_writes() -> None
 
 
 async def test_aggregates_expire_after_a_day() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = MemoryCache(clock)
     agg = IntervalAggregate("A", T0, T0 + 4 * 3_600_000, 1, 1.0, 2.0, 0.5, 1.5, 10)
     await cache.put_aggregates([agg])
@@ -92,7 +83,7 @@ async def test_aggregates_expire_after_a_day() -> None:
 
 
 async def test_a_shortened_window_trims_and_expires_at_its_own_length() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = MemoryCache(clock, window_ms=60_000)
     step = 1000
     count = 60 + TRIM_SLACK + 10

@@ -6,31 +6,24 @@ from __future__ import annotations
 import asyncio
 
 from actors.front.sio.limits import ReadGate
+from tests.helpers import ManualClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def _reads(gate: ReadGate, clock: Clock, count: int) -> None:
+async def _reads(gate: ReadGate, clock: ManualClock, count: int) -> None:
     for i in range(count):
         async with gate.slot(f"socket-{i}"):
             clock.now += 0.01
 
 
 def test_a_gate_without_budget_keeps_no_record_of_its_reads() -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     gate = ReadGate(4, clock=clock)
     asyncio.run(_reads(gate, clock, 5_000))
     assert len(gate._spent) == 0
 
 
 def test_a_budgeted_gate_keeps_only_the_last_seconds_reads() -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     gate = ReadGate(4, budget=100.0, clock=clock)
     asyncio.run(_reads(gate, clock, 5_000))  # 50 s of reads, 10 ms each
     assert len(gate._spent) <= 101
