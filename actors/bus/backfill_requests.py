@@ -17,6 +17,7 @@ from actors.bus.loss import Loss
 from actors.bus.redis import RedisLink
 from actors.bus.redis_wire import stream_entries, text_of
 from actors.core.backoff import Backoff
+from actors.core.waiting import wait_set
 
 log = logging.getLogger("actors.bus.backfill_requests")
 
@@ -52,10 +53,7 @@ class _MemoryListener:
     async def read(self, timeout: float) -> Loss | None:
         if not self.queue and timeout > 0:
             self.ready.clear()
-            try:
-                await asyncio.wait_for(self.ready.wait(), timeout)
-            except TimeoutError:
-                pass
+            await wait_set(self.ready, timeout)
         return self.queue.popleft() if self.queue else None
 
 

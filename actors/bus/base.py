@@ -75,8 +75,14 @@ class Tail(Subscription, Protocol):
 class Bus(Protocol):
     """Publish price points; subscribe as a group member or as a tail reader."""
 
+    # True when publishing is in-process (nothing to wait for): `publish_nowait` works
+    instant: bool
+
     async def publish(self, points: Sequence[PricePoint]) -> None:
         """Deliver to every subscriber without waiting on any of them."""
+
+    def publish_nowait(self, points: Sequence[PricePoint]) -> None:
+        """`publish` within the caller's own step; only on an `instant` bus."""
 
     async def group(self, name: str, consumer: str) -> Subscription: ...
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from actors import metrics
 from actors.bus.base import Batch, EntriesGone, EntryId, entry_key
 from actors.bus.loss import Loss, LossLedger, LossView
+from actors.core.waiting import get_within, wait_set
 from actors.messages import PricePoint
 
 # Measured sizes (tracemalloc): a PricePoint with its own int and floats, and the Batch (plus
@@ -25,19 +26,6 @@ DEFAULT_MAX_MB = 128.0
 def batch_bytes(batch: Batch) -> int:
     """What holding `batch` costs a group, by the measured sizes."""
     return BATCH_BYTES + POINT_BYTES * len(batch.points)
-
-
-async def _get(queue: asyncio.Queue[Batch], timeout: float) -> Batch | None:
-    """The next batch, waiting up to `timeout`; a batch already queued is returned even when
-    `timeout` is 0 (`wait_for(get(), 0)` would cancel the get before it ran)."""
-    try:
-        return queue.get_nowait()
-    except asyncio.QueueEmpty:
-        pass
-    try:
-        return await asyncio.wait_for(queue.get(), timeout)
-    except TimeoutError:
-        return None
 
 
 class _GroupSubscription:
@@ -78,10 +66,7 @@ class _GroupSubscription:
             return self.redeliver.pop(0)
         if not self.queue and timeout > 0:
             self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                pass
+            await wait_set(self._ready, timeout)
         if not self.queue:
             return None
         batch = self.queue.popleft()
@@ -117,7 +102,7 @@ class _TailSubscription:
         self.queue.put_nowait(batch)
 
     async def read(self, timeout: float) -> Batch | None:
-        return await _get(self.queue, timeout)
+        return await get_within(self.queue, timeout)
 
     async def ack(self, batch: Batch) -> None:
         return None
@@ -165,7 +150,12 @@ class MemoryBus:
         self._last = (ms, seq)
         return self._last, f"{ms}-{seq}"
 
+    instant = True
+
     async def publish(self, points: Sequence[PricePoint]) -> None:
+        self.publish_nowait(points)
+
+    def publish_nowait(self, points: Sequence[PricePoint]) -> None:
         if not points:
             return
         listed = list(points)

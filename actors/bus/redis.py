@@ -363,6 +363,11 @@ class RedisBus:
     def new_backoff(self) -> Backoff:
         return Backoff(base=0.1, cap=self.backoff_cap)
 
+    instant = False
+
+    def publish_nowait(self, points: Sequence[PricePoint]) -> None:
+        raise NotImplementedError("a Redis bus publishes over the network: await publish()")
+
     async def publish(self, points: Sequence[PricePoint]) -> None:
         """XADD the points in chunks of `points_per_entry`, one pipeline round trip."""
         if not points:

@@ -10,12 +10,12 @@ supervisor does next depends on the child's restart type (`actors.core.superviso
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from actors import metrics
+from actors.core.waiting import wait_set
 
 # exc is None for a normal exit (a `run` that returned)
 ExitCallback = Callable[["Child", BaseException | None], None]
@@ -69,9 +69,7 @@ class Service(Child):
 
     async def sleep(self, seconds: float) -> bool:
         """Sleep that wakes early on stop; returns True when stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), timeout=max(0.0, seconds))
-        return self._stop_event.is_set()
+        return await wait_set(self._stop_event, seconds)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
         """Run a helper loop owned by this service; its exception crashes the service."""

@@ -42,8 +42,11 @@ REFRESH = "refresh"  # mailbox message: re-read the active symbols now
 # No frame (data or canary) for this long: a zombie socket, replaced. With the watchdog's tick
 # of timeout/8 it is found within 9 s of its last frame and reopened at once (docs/exchange.md §7).
 SILENCE_TIMEOUT = 8.0
-RESTART_MARGIN = 60
-STOP_DRAIN_SECONDS = 3.0  # a stopping reader still fills the backfill it planned, this long  # seconds before the newest stored point a new process recovers from
+RESTART_MARGIN = 60  # seconds before the newest stored point a new process recovers from
+STOP_DRAIN_SECONDS = 3.0  # a stopping reader still fills the backfill it planned, this long
+# After a point published inline, points within this long go through the publish task, batched
+# (a burst of frames is one publish, not one per frame).
+INLINE_GAP_SECONDS = 0.002
 
 
 def base_ws_url(url: str) -> str:
@@ -133,6 +136,7 @@ class FeedReader(Actor[str]):
         self.published = 0
         # set when points (or gaps, or recovered points) wait to be published
         self._ready = asyncio.Event()
+        self._inline_at = 0.0
         self._recovered_points: list[PricePoint] = []
         self._conn_tasks: dict[str, asyncio.Task[None]] = {}
         self._conn_ids = itertools.count()
@@ -283,7 +287,7 @@ class FeedReader(Actor[str]):
             subscribe_batch=self.subscribe_batch,
             connect_timeout=self.connect_timeout,
             on_change=self._update_status,
-            on_points=self._ready.set,
+            on_points=self._point_decoded,
             on_outage=self._outage,
             canary=self.canary,
         )
@@ -330,8 +334,24 @@ class FeedReader(Actor[str]):
         self._recovered_points.extend(points)
         self._ready.set()
 
-    async def flush(self) -> int:
-        """Publish the points decoded and recovered since the last flush; queue new gaps."""
+    def _point_decoded(self) -> None:
+        """A connection decoded a point: on an in-process bus, after a quiet spell, it is
+        published at once, in the read's own loop turn (through the publish task it would wait
+        a turn more, and under load every turn is long: docs/security.md §6); points that follow
+        within INLINE_GAP_SECONDS gather for the publish task, batched as before."""
+        if self.bus.instant and not self._ready.is_set():
+            now = time.monotonic()
+            if now - self._inline_at >= INLINE_GAP_SECONDS:
+                self._inline_at = now
+                points, live = self._take()
+                if points:
+                    self.bus.publish_nowait(points)
+                    self._count(points, live)
+                return
+        self._ready.set()
+
+    def _take(self) -> tuple[list[PricePoint], list[PricePoint]]:
+        """Queue new gaps; the points to publish (decoded and recovered) and the live ones."""
         for gap in self.decoder.take_gaps():
             self.backfiller.request(gap)
         live = self.decoder.take_points()
@@ -339,14 +359,22 @@ class FeedReader(Actor[str]):
         if self._recovered_points:
             points = live + self._recovered_points
             self._recovered_points = []
-        if not points:
-            return 0
+        return points, live
+
+    def _count(self, points: list[PricePoint], live: list[PricePoint]) -> None:
         now_ms = time.time() * 1000.0
         for point in live:
             self._lag.observe(max(0.0, (now_ms - point.ts) / 1000.0))
-        await self.bus.publish(points)
         self.published += len(points)
         self._points.inc(len(points))
+
+    async def flush(self) -> int:
+        """Publish the points decoded and recovered since the last flush; queue new gaps."""
+        points, live = self._take()
+        if not points:
+            return 0
+        await self.bus.publish(points)
+        self._count(points, live)
         return len(points)
 
     async def _publish_loop(self) -> None:

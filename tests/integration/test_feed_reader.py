@@ -23,7 +23,10 @@ from actors import metrics
 from actors.bus.memory import MemoryBus
 from actors.core.actor import Child
 from actors.core.supervisor import ChildSpec, Supervisor
+from actors.feed import reader as feed_reader
 from actors.feed.connection import FeedUnavailable
+from actors.feed.decoder import Outcome
+from actors.feed.protocol import stream_name
 from actors.feed.reader import FeedReader
 from actors.feed.rest_gate import RestGate
 from actors.feed.status import FeedStatusBoard
@@ -518,3 +521,34 @@ async def test_six_second_outage_is_backfilled_within_twenty_seconds(rig: RigFac
     await eventually(lambda: _second_when(lambda s: s >= end + 1), timeout=10)
     await r.assert_gapless(first, end, timeout=max(0.1, 20.0 - (time.monotonic() - started)))
     assert time.monotonic() - started < 20.0
+
+
+async def test_a_lone_point_is_on_the_bus_before_its_read_yields(
+    rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/security.md §6: on the in-process bus a point after a quiet spell is published in the
+    # read's own loop turn; points right behind it gather for the publish task (one batch)
+    monkeypatch.setattr(feed_reader, "INLINE_GAP_SECONDS", 60.0)  # "right behind", on any machine
+    r = await rig(2, start=False)
+    tail = await r.bus.tail()
+    decoder, streams = r.reader.decoder, {stream_name("BTCUSDT"): "BTCUSDT"}
+
+    def decoded(event_ms: int, close: str) -> None:
+        frame = (
+            f'{{"stream":"{stream_name("BTCUSDT")}","data":{{"e":"24hrMiniTicker","E":{event_ms},'
+            f'"s":"BTCUSDT","c":"{close}","o":"1","h":"3","l":"1","v":"10","q":"18"}}}}'
+        )
+        assert decoder.feed(frame, streams) is Outcome.POINT
+        r.reader._point_decoded()  # what a connection calls for each point it decodes
+
+    now = int(time.time() * 1000)
+    decoded(now, "2")
+    lone = await tail.read(0)  # no loop turn has passed
+    assert lone is not None and [p.price for p in lone.points] == [2.0]
+    decoded(now + 1_000, "2.5")
+    decoded(now + 2_000, "3")
+    assert await tail.read(0) is None  # within INLINE_GAP_SECONDS: left to the publish task
+    assert await r.reader.flush() == 2
+    batch = await tail.read(0)
+    assert batch is not None and [p.price for p in batch.points] == [2.5, 3.0]
+    assert r.reader.published == 3
