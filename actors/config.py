@@ -120,7 +120,7 @@ class Settings:
     sio_requests_per_second: int = 20
     sio_max_buffer_bytes: int = 256 * 1024
     sio_expensive_reads: int = 4
-    requests_per_turn: int = 8
+    requests_per_turn: int = 1
     requests_waiting_max: int = 2000
     sio_sweep_seconds: float = 30.0
     sio_recovery_seconds: float = 120.0
@@ -344,7 +344,7 @@ class _Reader:
                 "SIO_MAX_BUFFER_BYTES", 256 * 1024, 16 * 1024, 1024 * 1024 * 1024
             ),
             sio_expensive_reads=self.int_in("SIO_EXPENSIVE_READS", 4, 1, 1024),
-            requests_per_turn=self.int_in("REQUESTS_PER_TURN", 8, 1, 100_000),
+            requests_per_turn=self.int_in("REQUESTS_PER_TURN", 1, 1, 100_000),
             requests_waiting_max=self.int_in("REQUESTS_WAITING_MAX", 2000, 0, 1_000_000),
             sio_sweep_seconds=self.float_in("SIO_SWEEP_SECONDS", 30.0, 0.05, 3600),
             sio_recovery_seconds=self.float_in("SIO_RECOVERY_SECONDS", 120.0, 0, 3600),
