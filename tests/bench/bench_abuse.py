@@ -427,8 +427,7 @@ async def run(count: int, seconds: float, settle: float) -> None:
             server.kill()
     base_rss = statistics.median(quiet_rss)
     print(f"\nhostile clients: {count} honest websocket clients x {PER_CLIENT} symbols "
-          f"({confirmed} subscriptions confirmed before measuring), {seconds:.0f} s per phase "
-          "(busy shared machine)\n")  # fmt: skip
+          f"({confirmed} subscriptions confirmed before measuring), {seconds:.0f} s per phase\n")  # fmt: skip
     print("| phase | honest msgs | p50 ms | p99 ms | p99 vs quiet | RSS MB median / peak "
           "| server CPU | honest disconnects | admin logins |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
