@@ -121,6 +121,8 @@ class MemoryBus:
     The entries of the last `history_seconds` (at most `max_history`) stay readable by
     `entries`."""
 
+    instant = True  # publish_nowait: nothing to wait for in-process
+
     def __init__(
         self,
         maxsize: int = 10_000,
@@ -149,8 +151,6 @@ class MemoryBus:
             ms, seq = self._last[0], self._last[1] + 1
         self._last = (ms, seq)
         return self._last, f"{ms}-{seq}"
-
-    instant = True
 
     async def publish(self, points: Sequence[PricePoint]) -> None:
         self.publish_nowait(points)

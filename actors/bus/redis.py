@@ -314,6 +314,8 @@ class RedisBus:
     (`take_losses`), who asks the feed to backfill it.
     """
 
+    instant = False  # publishing is a network round trip: await publish()
+
     def __init__(
         self,
         client: aioredis.Redis,
@@ -362,8 +364,6 @@ class RedisBus:
 
     def new_backoff(self) -> Backoff:
         return Backoff(base=0.1, cap=self.backoff_cap)
-
-    instant = False
 
     def publish_nowait(self, points: Sequence[PricePoint]) -> None:
         raise NotImplementedError("a Redis bus publishes over the network: await publish()")

@@ -16,12 +16,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def wait_set(event: asyncio.Event, timeout: float) -> bool:
-    """Wait up to `timeout` seconds for `event`; whether it is set."""
+async def wait_set(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait up to `timeout` seconds (None: without a limit) for `event`; whether it is set."""
     if event.is_set():
         return True
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(max(0.0, timeout)):
+        async with asyncio.timeout(None if timeout is None else max(0.0, timeout)):
             await event.wait()
     return event.is_set()
 

@@ -26,6 +26,7 @@ from enum import IntEnum
 import aiohttp
 
 from actors import metrics
+from actors.core.waiting import wait_set
 
 log = logging.getLogger("actors.feed.rest")
 
@@ -161,10 +162,7 @@ class RestGate:
                     break
                 changed = self._changed
                 started = self.clock()
-                try:
-                    await asyncio.wait_for(changed.wait(), delay)
-                except TimeoutError:
-                    pass
+                await wait_set(changed, delay)
                 waited += self.clock() - started
         finally:
             self._waiting.remove(ticket)

@@ -95,3 +95,9 @@ async def test_a_timed_out_get_leaves_a_later_item_in_the_queue() -> None:
     assert await get_within(queue, 0.01) is None
     queue.put_nowait(3)
     assert await get_within(queue, 1.0) == 3
+
+
+async def test_no_limit_waits_until_the_event_is_set() -> None:
+    event = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.02, event.set)
+    assert await wait_set(event, None) is True
